@@ -1,0 +1,123 @@
+"""Names and keys shared by the CDK stack, the Lambda handlers and the local runner.
+
+One definition, so the local world creates exactly what the stack declares: the DynamoDB key
+schema and item keys, the S3 key layout, the Lambda functions of the claim sync with their handler
+entry points, and the placeholders of ``statemachine/claim_sync.asl.json``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+ASL_PATH = Path(__file__).resolve().parents[2] / "statemachine" / "claim_sync.asl.json"
+
+# ---- DynamoDB sync-state table -------------------------------------------------------------------
+TABLE_PARTITION_KEY = "pk"
+TABLE_SORT_KEY = "sk"
+TABLE_TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB TTL removes stale locks and old runs
+LOCK_PK, LOCK_SK = "LOCK", "claim-sync"
+CHECKPOINT_PK, CHECKPOINT_SK = "CHECKPOINT", "claim-sync"
+RUN_PK = "RUN"  # sort key: the run id (the execution name)
+
+# ---- S3 staging bucket -----------------------------------------------------------------------------
+# runs/ holds staged PHI (report pages, CSV parts): short lifecycle expiry.
+# snapshots/ holds claim numbers and content hashes of what landed in Salesforce.
+# reports/ holds each run's summary, rejects and failures for operators.
+RUNS_PREFIX = "runs/"
+SNAPSHOTS_PREFIX = "snapshots/"
+REPORTS_PREFIX = "reports/"
+
+
+def run_key(run_id: str, *parts: str) -> str:
+    return "/".join((RUNS_PREFIX.rstrip("/"), run_id, *parts))
+
+
+def page_key(run_id: str, page: int) -> str:
+    return run_key(run_id, "pages", f"{page:05d}.json")
+
+
+def payors_key(run_id: str) -> str:
+    return run_key(run_id, "payors.json")
+
+
+def send_part_key(run_id: str, page: int) -> str:
+    return run_key(run_id, "send", f"{page:05d}.csv")
+
+
+def page_stats_key(run_id: str, page: int) -> str:
+    return run_key(run_id, "stats", f"{page:05d}.json")
+
+
+def upload_state_key(run_id: str) -> str:
+    return run_key(run_id, "upload", "state.json")
+
+
+def snapshot_prefix(run_id: str) -> str:
+    return f"{SNAPSHOTS_PREFIX}{run_id}/"
+
+
+def snapshot_shard_key(prefix: str, shard: int) -> str:
+    return f"{prefix}{shard:05d}.json"
+
+
+def report_key(run_id: str, name: str) -> str:
+    return f"{REPORTS_PREFIX}{run_id}/{name}"
+
+
+# ---- Lambda functions of the claim sync ------------------------------------------------------------
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # logical name; the ASL placeholder is f"{Name}FunctionArn"
+    handler: str  # module.function, relative to lambdas/
+    memory_mb: int = 512
+    timeout_s: int = 120
+    salesforce: bool = False  # needs the Salesforce secret
+    collaboratemd: bool = False  # needs the CollaborateMD secret
+
+    @property
+    def placeholder(self) -> str:
+        return f"{self.name}FunctionArn"
+
+
+SYNC_FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("PrepareRun", "handlers.prepare_run.handler", memory_mb=256, timeout_s=10),
+    FunctionSpec(
+        "StartReport", "handlers.start_report.handler", memory_mb=256, timeout_s=60, collaboratemd=True
+    ),
+    FunctionSpec(
+        "CheckReport", "handlers.check_report.handler", memory_mb=1024, timeout_s=600, collaboratemd=True
+    ),
+    FunctionSpec("LoadPayors", "handlers.load_payors.handler", memory_mb=256, timeout_s=120, salesforce=True),
+    FunctionSpec("TransformPage", "handlers.transform_page.handler", memory_mb=512, timeout_s=300),
+    FunctionSpec(
+        "StartUpload", "handlers.start_upload.handler", memory_mb=1024, timeout_s=600, salesforce=True
+    ),
+    FunctionSpec(
+        "CheckUpload", "handlers.check_upload.handler", memory_mb=1024, timeout_s=600, salesforce=True
+    ),
+    FunctionSpec("FinishRun", "handlers.finish_run.handler", memory_mb=1024, timeout_s=300),
+)
+
+# Placeholders in the ASL other than function ARNs.
+TABLE_PLACEHOLDER = "SyncTableName"
+
+
+ASL_PLACEHOLDERS: frozenset[str] = frozenset({*(f.placeholder for f in SYNC_FUNCTIONS), TABLE_PLACEHOLDER})
+
+
+def render_asl(substitutions: dict[str, str], text: str | None = None) -> str:
+    """The ASL with every ``${Placeholder}`` replaced, as CDK's definition substitutions do.
+
+    Raises ``KeyError`` naming a placeholder without a value, or a value for no placeholder, so the
+    file, the stack and the local runner cannot drift apart silently.
+    """
+    import re
+
+    text = ASL_PATH.read_text() if text is None else text
+    found = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", text))
+    if found != set(substitutions):
+        raise KeyError(f"ASL placeholders {sorted(found)} != substitutions {sorted(substitutions)}")
+    for key, value in substitutions.items():
+        text = text.replace("${" + key + "}", value)
+    return text

@@ -1,0 +1,76 @@
+"""The S3 staging area of a run, and how claims are spread over pages.
+
+Pages are **hash buckets of the claim id**: page ``q`` of ``P`` holds every row whose trimmed
+ClaimID hashes to ``q`` (``P`` a power of two). Two things follow:
+- every occurrence of one claim id lands in the same page, so "the last row wins" is decided inside
+  a page although the Map processes pages independently;
+- the snapshot of what landed in Salesforce is sharded the same way, so a page reads only the one
+  or few shards that can hold its claims, never the whole snapshot. When the number of pages
+  changes between runs, shard ``q`` of the new layout is the union of the old shards ``p`` with
+  ``p % P == q`` (fewer pages), or lies inside old shard ``q % P_old`` (more pages).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+MISSING_KEY_PAGE = 0  # rows without a ClaimID are rejected; they are staged in page 0
+
+
+def claim_bucket(claim_key: str, page_count: int) -> int:
+    digest = hashlib.blake2b(claim_key.encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") & (page_count - 1)
+
+
+def page_count_for(rows: int, page_size: int, max_pages: int) -> int:
+    wanted = max(1, -(-rows // page_size))
+    count = 1
+    while count < wanted and count < max_pages:
+        count *= 2
+    return count
+
+
+def previous_shards(page: int, page_count: int, previous_count: int) -> list[int]:
+    """The shards of a snapshot written with ``previous_count`` pages that can hold page ``page``."""
+    if previous_count >= page_count:
+        return list(range(page, previous_count, page_count))
+    return [page % previous_count]
+
+
+class Staging:
+    """JSON and bytes in the staging bucket. Every object is written with the bucket's default
+    encryption (SSE-KMS with the customer key in the deployed stack)."""
+
+    def __init__(self, s3: Any, bucket: str) -> None:
+        self._s3 = s3
+        self.bucket = bucket
+
+    def put_bytes(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
+    def get_bytes(self, key: str) -> bytes:
+        body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+        return body
+
+    def put_json(self, key: str, value: Any) -> None:
+        body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        self.put_bytes(key, body, "application/json")
+
+    def get_json(self, key: str) -> Any:
+        return json.loads(self.get_bytes(key))
+
+    def get_json_optional(self, key: str) -> Any:
+        """The object's JSON, or None when there is no such key."""
+        try:
+            return self.get_json(key)
+        except self._s3.exceptions.NoSuchKey:
+            return None
+
+    def exists(self, key: str) -> bool:
+        resp = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        return any(o["Key"] == key for o in resp.get("Contents", []))
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"

@@ -1,0 +1,130 @@
+"""Deploy the claim sync into the local AWS (moto): the same resources the CDK stack declares,
+created from the same definitions (``claimsync.layout``): table keys, bucket, secrets, one Lambda per
+``SYNC_FUNCTIONS`` entry dispatched in-process to its real handler, and the state machine from
+``statemachine/claim_sync.asl.json`` with the same placeholders filled in.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import replace
+from typing import Any
+
+from claimsync import layout
+from claimsync.config import SyncSettings, settings_to_env
+from local.aws import LocalAws
+
+LOCAL_BUCKET = "claimsync-local-staging"
+LOCAL_TABLE = "claimsync-local-sync-state"
+SALESFORCE_SECRET = "claimsync/local/salesforce"  # noqa: S105 - a secret name, not a value
+COLLABORATEMD_SECRET = "claimsync/local/collaboratemd"  # noqa: S105 - a secret name
+STATE_MACHINE_NAME = "claimsync-claim-sync"
+FUNCTION_PREFIX = "claimsync-local-"
+# Local waits and retry intervals are scaled down; these keep a 100k-claim run in seconds.
+TIME_SCALE = 0.02
+MAX_SLEEP_S = 0.5
+
+
+def local_settings(ca_bundle: str, **overrides: Any) -> SyncSettings:
+    base = SyncSettings(
+        bucket=LOCAL_BUCKET,
+        table=LOCAL_TABLE,
+        salesforce_secret_id=SALESFORCE_SECRET,
+        collaboratemd_secret_id=COLLABORATEMD_SECRET,
+        ca_bundle=ca_bundle,
+    )
+    settings = replace(base, **overrides)
+    settings.validate()
+    return settings
+
+
+def apply_settings(settings: SyncSettings) -> None:
+    """Point the in-process handlers at ``settings`` (their caches are cleared: a new cold start)."""
+    from handlers import _edge
+
+    os.environ.update(settings_to_env(settings))
+    for cached in (_edge.settings, _edge.mapping, _edge.staging, _edge.salesforce, _edge.collaboratemd):
+        cached.cache_clear()
+
+
+def _handler(path: str) -> Any:
+    module, _, func = path.rpartition(".")
+    return getattr(importlib.import_module(module), func)
+
+
+def deploy_claim_sync(aws: LocalAws, endpoints: dict[str, Any], settings: SyncSettings) -> dict[str, Any]:
+    os.environ.update(aws.handler_environment())
+    apply_settings(settings)
+
+    s3 = aws.client("s3")
+    s3.create_bucket(Bucket=settings.bucket)
+    ddb = aws.client("dynamodb")
+    ddb.create_table(
+        TableName=settings.table,
+        KeySchema=[
+            {"AttributeName": layout.TABLE_PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": layout.TABLE_SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": layout.TABLE_PARTITION_KEY, "AttributeType": "S"},
+            {"AttributeName": layout.TABLE_SORT_KEY, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.update_time_to_live(
+        TableName=settings.table,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": layout.TABLE_TTL_ATTRIBUTE},
+    )
+    secrets = aws.client("secretsmanager")
+    sf, cmd = endpoints["salesforce"], endpoints["collaboratemd"]
+    secrets.create_secret(
+        Name=settings.salesforce_secret_id,
+        SecretString=json.dumps(
+            {
+                "grant": "password",
+                "token_url": sf["token_url"],
+                "client_id": sf["client_id"],
+                "client_secret": sf["client_secret"],
+                "username": sf["username"],
+                "password": sf["password"],
+            }
+        ),
+    )
+    secrets.create_secret(
+        Name=settings.collaboratemd_secret_id,
+        SecretString=json.dumps(
+            {
+                "base_url": cmd["url"],
+                "username": cmd["username"],
+                "password": cmd["password"],
+                "customer": cmd["customer"],
+                "report_id": cmd["report_id"],
+                "filter_id": cmd["filter_id"],
+            }
+        ),
+    )
+
+    substitutions = {layout.TABLE_PLACEHOLDER: settings.table}
+    for spec in layout.SYNC_FUNCTIONS:
+        substitutions[spec.placeholder] = aws.register_function(
+            FUNCTION_PREFIX + spec.name,
+            _handler(spec.handler),
+            timeout_s=spec.timeout_s,
+            memory_mb=spec.memory_mb,
+        )
+    sfn = aws.client("stepfunctions")
+    arn = sfn.create_state_machine(
+        name=STATE_MACHINE_NAME,
+        definition=layout.render_asl(substitutions),
+        roleArn=f"arn:aws:iam::{aws.account_id}:role/claimsync-local-states",
+        type="STANDARD",
+    )["stateMachineArn"]
+    return {
+        "endpoint_url": aws.endpoint_url,
+        "region": aws.region,
+        "bucket": settings.bucket,
+        "table": settings.table,
+        "state_machine_arn": arn,
+    }

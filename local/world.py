@@ -1,0 +1,178 @@
+"""The local world: both emulators (and, for the sync, local AWS) started together from one state dir.
+
+``claimsync local up`` builds a ``LocalWorld``, starts it, prints ``endpoints`` as one JSON line and
+waits for SIGINT/SIGTERM. Other commands find the running world through ``endpoints.json`` in the
+state directory. Credentials are generated once per state directory (never committed, never real).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from claimsync.salesforce import SalesforceCredentials, SalesforceGateway
+from local.collaboratemd_emulator.generator import MAPPED_PAYERS, GeneratorSettings, generate_rows
+from local.collaboratemd_emulator.reportfile import load_report_file
+from local.collaboratemd_emulator.server import CmdCredentials, CollaborateMDEmulator
+from local.salesforce_emulator.server import SalesforceCredentials as EmuSfCredentials
+from local.salesforce_emulator.server import SalesforceEmulator
+from local.tls import ensure_tls
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_STATE_DIR = REPO_ROOT / ".local-world"
+ENDPOINTS_FILE = "endpoints.json"
+SF_API_VERSION = "62.0"
+DEFAULT_CLAIMS = 2_000
+DEFAULT_SEED = 7
+
+
+class WorldNotRunning(Exception):
+    pass
+
+
+def state_dir_from(arg: str | None) -> Path:
+    return Path(arg or os.environ.get("CLAIMSYNC_STATE_DIR") or DEFAULT_STATE_DIR).resolve()
+
+
+def read_endpoints(state_dir: Path) -> dict[str, Any]:
+    path = state_dir / ENDPOINTS_FILE
+    if not path.exists():
+        raise WorldNotRunning(
+            f"no local world is running for {state_dir} (start it with: claimsync local up)"
+        )
+    endpoints: dict[str, Any] = json.loads(path.read_text())
+    return endpoints
+
+
+@dataclass
+class WorldOptions:
+    state_dir: Path
+    claims: int | None = None
+    seed: int = DEFAULT_SEED
+    report_file: Path | None = None
+    running_polls: int = 2
+    with_aws: bool = True  # moto with the claim-sync state machine deployed into it
+    sync_overrides: dict[str, Any] = field(default_factory=dict)  # SyncSettings fields, e.g. page_size
+
+
+class LocalWorld:
+    def __init__(self, options: WorldOptions) -> None:
+        self.options = options
+        self.state_dir = options.state_dir
+        self.sf: SalesforceEmulator | None = None
+        self.cmd: CollaborateMDEmulator | None = None
+        self.aws: Any = None
+        self.endpoints: dict[str, Any] = {}
+
+    def start(self) -> dict[str, Any]:
+        o = self.options
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        tls = ensure_tls(self.state_dir / "tls")
+        sf_creds = _load_or_create(self.state_dir / "salesforce-credentials.json", EmuSfCredentials)
+        cmd_creds = _load_or_create(self.state_dir / "collaboratemd-credentials.json", CmdCredentials)
+
+        self.sf = SalesforceEmulator(self.state_dir / "salesforce", tls, sf_creds)
+        self.sf.start()
+        rows = self._initial_rows()
+        self.cmd = CollaborateMDEmulator(
+            self.state_dir / "collaboratemd", cmd_creds, tls=tls, rows=rows, running_polls=o.running_polls
+        )
+        self.cmd.start()
+
+        self.endpoints = {
+            "state_dir": str(self.state_dir),
+            "salesforce": {
+                "instance_url": self.sf.instance_url,
+                "token_url": self.sf.token_url,
+                "username": sf_creds.username,
+                "password": sf_creds.password,
+                "client_id": sf_creds.client_id,
+                "client_secret": sf_creds.client_secret,
+                "jwt_private_key": str(self.sf.jwt_private_key_path),
+                "ca_cert": str(tls.ca_cert),
+                "api_version": SF_API_VERSION,
+                "admin_url": self.sf.admin_url,
+            },
+            "collaboratemd": {
+                "url": self.cmd.url,
+                "username": cmd_creds.username,
+                "password": cmd_creds.password,
+                "customer": cmd_creds.customer,
+                "report_id": cmd_creds.report_id,
+                "filter_id": cmd_creds.filter_id,
+                "ca_cert": str(tls.ca_cert),
+                "admin_url": self.cmd.admin_url,
+            },
+        }
+        seed_payor_mappings(salesforce_gateway(self.endpoints))
+        if o.with_aws:
+            from local.aws import start_local_aws
+            from local.syncworld import MAX_SLEEP_S, TIME_SCALE, deploy_claim_sync, local_settings
+
+            self.aws = start_local_aws(time_scale=TIME_SCALE, max_sleep_s=MAX_SLEEP_S)
+            settings = local_settings(str(tls.ca_cert), **o.sync_overrides)
+            self.endpoints["aws"] = deploy_claim_sync(self.aws, self.endpoints, settings)
+        (self.state_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2))
+        return self.endpoints
+
+    def _initial_rows(self) -> list[dict[str, str]] | None:
+        o = self.options
+        if o.report_file is not None:
+            return load_report_file(o.report_file)
+        if o.claims is not None:
+            return generate_rows(GeneratorSettings(claims=o.claims, seed=o.seed))
+        if (self.state_dir / "collaboratemd" / "collaboratemd_rows.json").exists():
+            return None  # the emulator serves what it served before the restart
+        return generate_rows(GeneratorSettings(claims=DEFAULT_CLAIMS, seed=o.seed))
+
+    def stop(self) -> None:
+        (self.state_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+        for server in (self.aws, self.cmd, self.sf):
+            if server is not None:
+                server.stop()
+
+
+def _load_or_create(path: Path, cls: Any) -> Any:
+    if path.exists():
+        return cls.load(path)
+    creds = cls.generate()
+    creds.save(path)
+    path.chmod(0o600)
+    return creds
+
+
+def salesforce_gateway(endpoints: dict[str, Any]) -> SalesforceGateway:
+    sf = endpoints["salesforce"]
+    creds = SalesforceCredentials(
+        token_url=sf["token_url"],
+        grant="password",
+        client_id=sf["client_id"],
+        client_secret=sf["client_secret"],
+        username=sf["username"],
+        password=sf["password"],
+    )
+    return SalesforceGateway(creds, api_version=sf["api_version"], ca_bundle=sf["ca_cert"])
+
+
+def seed_payor_mappings(gw: SalesforceGateway) -> int:
+    """Give the local org the payors and mappings the generator's mapped payers need (idempotent)."""
+    existing = {r["Name"]: r["Id"] for r in gw.query_all("SELECT Id, Name FROM Claim_Payor__c")}
+    mappings = []
+    for payer_id, payer_name in MAPPED_PAYERS:
+        payor_id = existing.get(payer_name) or gw.create("Claim_Payor__c", {"Name": payer_name})
+        mappings.append(
+            {
+                "CMD_Payer_Id__c": payer_id,
+                "CMD_Payer_Name__c": payer_name,
+                "Claim_Payor__c": payor_id,
+                "Active__c": True,
+            }
+        )
+    results = gw.collections_upsert("Payor_Mapping__c", "CMD_Payer_Id__c", mappings)
+    failed = [r.error_code for r in results if not r.success]
+    if failed:
+        raise RuntimeError(f"seeding payor mappings failed: {failed}")
+    return len(mappings)

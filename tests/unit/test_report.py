@@ -1,0 +1,70 @@
+import base64
+import io
+import json
+import zipfile
+
+import pytest
+
+from claimsync.report import ReportFormatError, iter_report_rows
+
+pytestmark = pytest.mark.unit
+
+ROWS = [{"ClaimID": "1", "ClaimTotalAmount": "$1,000.00"}, {"ClaimID": "2", "ClaimTotalAmount": "(5.00)"}]
+
+
+def make_zip(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def csv_bytes(rows):
+    header = list(rows[0])
+    lines = [",".join(header)] + [",".join(f'"{r[h]}"' for h in header) for r in rows]
+    return ("\n".join(lines) + "\n").encode()
+
+
+def test_json_list_member():
+    assert list(iter_report_rows(make_zip({"report.json": json.dumps(ROWS).encode()}))) == ROWS
+
+
+def test_json_object_with_data_and_non_string_values():
+    doc = {"Data": [{"ClaimID": 7, "Paid": None, "Flag": True}]}
+    rows = list(iter_report_rows(make_zip({"r.json": json.dumps(doc).encode()})))
+    assert rows == [{"ClaimID": "7", "Paid": "", "Flag": "true"}]
+
+
+def test_csv_member_with_bom_and_quoted_commas():
+    data = b'\xef\xbb\xbfClaimID,ClaimTotalAmount\n1,"$1,000.00"\n2,(5.00)\n'
+    assert list(iter_report_rows(make_zip({"report.csv": data}))) == ROWS
+
+
+def test_json_preferred_when_both_formats_render_the_same_report():
+    z = make_zip({"report.csv": csv_bytes(ROWS), "report.json": json.dumps(ROWS).encode()})
+    assert list(iter_report_rows(z)) == ROWS
+
+
+def test_several_csv_members_are_read_in_name_order():
+    z = make_zip({"b.csv": csv_bytes(ROWS[1:]), "a.csv": csv_bytes(ROWS[:1])})
+    assert list(iter_report_rows(z)) == ROWS
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"not a zip at all", "corrupt"),
+        (base64.b64encode(b"garbage"), "corrupt"),
+        (make_zip({"readme.txt": b"hi"}), "no JSON or CSV member"),
+        (make_zip({"r.json": b"{not json"}), "not valid JSON"),
+        (make_zip({"r.json": b'{"rows": []}'}), "neither a list"),
+        (make_zip({"r.json": b"[1, 2]"}), "item 1 is not an object"),
+        (make_zip({"r.csv": b"a,b\n1,2,3\n"}), "line 2 has 3 fields"),
+        (make_zip({"r.csv": b'a,b\n"1,2\n'}), "not valid CSV"),
+    ],
+)
+def test_unreadable_reports_raise_a_clear_error_without_values(data, message):
+    with pytest.raises(ReportFormatError, match=message) as err:
+        list(iter_report_rows(data))
+    assert "1,2" not in str(err.value)

@@ -1,0 +1,33 @@
+import pytest
+
+from claimsync.runinput import InvalidInput, RunOptions, parse_run_input
+
+pytestmark = pytest.mark.unit
+
+
+@pytest.mark.parametrize(
+    ("payload", "expected"),
+    [
+        ({}, RunOptions()),
+        (None, RunOptions()),
+        ({"full_sync": True}, RunOptions(full_sync=True)),
+        ({"dry_run": True, "full_sync": False}, RunOptions(dry_run=True)),
+    ],
+)
+def test_accepted_inputs(payload, expected):
+    assert parse_run_input(payload) == expected
+
+
+@pytest.mark.parametrize(
+    ("payload", "message"),
+    [
+        ({"Comment": "Insert your JSON here"}, "unknown input keys ['Comment']"),
+        ({"full_sync": "yes"}, "full_sync must be true or false"),
+        ({"dry_run": 1}, "dry_run must be true or false"),
+        ([True], "must be a JSON object"),
+        ("full", "must be a JSON object"),
+    ],
+)
+def test_rejected_inputs_say_why(payload, message):
+    with pytest.raises(InvalidInput, match=message.replace("[", r"\[").replace("]", r"\]")):
+        parse_run_input(payload)
