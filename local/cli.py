@@ -77,6 +77,24 @@ def _cmd_local_sync(args: argparse.Namespace) -> int:
     return 0 if summary["status"] != "FAILED" else 1
 
 
+def _cmd_preview(args: argparse.Namespace) -> int:
+    from claimsync.mapping import MappingError
+    from local.collaboratemd_emulator.reportfile import ReportFileError
+    from local.preview import format_preview, preview
+
+    try:
+        result = preview(
+            Path(args.report_file),
+            payor_mappings=Path(args.payor_mappings) if args.payor_mappings else None,
+            mapping_file=Path(args.mapping) if args.mapping else None,
+        )
+    except (ReportFileError, MappingError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(result) if args.json else format_preview(result))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="claimsync", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -102,6 +120,13 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--json", action="store_true", help="print the summary as one JSON line last")
     sync.add_argument("--state-dir")
     sync.set_defaults(func=_cmd_local_sync)
+
+    pre = verbs.add_parser("preview", help="offline: what a sync would send and reject for a report file")
+    pre.add_argument("--report-file", required=True, help="a JSON list of row objects or a CSV")
+    pre.add_argument("--payor-mappings", help="JSON list of Payor_Mapping__c records (default: none)")
+    pre.add_argument("--mapping", help="column-to-field mapping file (default: the packaged one)")
+    pre.add_argument("--json", action="store_true")
+    pre.set_defaults(func=_cmd_preview)
     return parser
 
 

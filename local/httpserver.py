@@ -9,7 +9,6 @@ from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
-
 # werkzeug logs every request line (paths and query strings, which can carry SOQL literals) at INFO.
 # The local world keeps request data out of logs just like production does.
 logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -27,9 +26,7 @@ class BackgroundServer:
         ssl_context: ssl.SSLContext | None = None,
         name: str = "server",
     ) -> None:
-        self._server: BaseWSGIServer = make_server(
-            host, port, app, threaded=True, ssl_context=ssl_context
-        )
+        self._server: BaseWSGIServer = make_server(host, port, app, threaded=True, ssl_context=ssl_context)
         self._server.daemon_threads = True  # type: ignore[attr-defined]
         self._scheme = "https" if ssl_context else "http"
         self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)

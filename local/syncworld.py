@@ -88,7 +88,7 @@ def deploy_claim_sync(aws: LocalAws, endpoints: dict[str, Any], settings: SyncSe
                 "client_id": sf["client_id"],
                 "client_secret": sf["client_secret"],
                 "username": sf["username"],
-                "password": sf["password"],
+                "password": sf["password"] + sf.get("security_token", ""),
             }
         ),
     )

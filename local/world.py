@@ -89,6 +89,7 @@ class LocalWorld:
                 "token_url": self.sf.token_url,
                 "username": sf_creds.username,
                 "password": sf_creds.password,
+                "security_token": sf_creds.security_token,
                 "client_id": sf_creds.client_id,
                 "client_secret": sf_creds.client_secret,
                 "jwt_private_key": str(self.sf.jwt_private_key_path),
@@ -152,7 +153,7 @@ def salesforce_gateway(endpoints: dict[str, Any]) -> SalesforceGateway:
         client_id=sf["client_id"],
         client_secret=sf["client_secret"],
         username=sf["username"],
-        password=sf["password"],
+        password=sf["password"] + sf.get("security_token", ""),
     )
     return SalesforceGateway(creds, api_version=sf["api_version"], ca_bundle=sf["ca_cert"])
 

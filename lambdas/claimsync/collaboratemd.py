@@ -87,8 +87,8 @@ class CollaborateMDClient:
     ) -> None:
         self._s = settings
         self._http = http or requests.Session()
-        if ca_bundle:
-            self._http.verify = ca_bundle
+        # Passed on every request: a Session's own ``verify`` loses to REQUESTS_CA_BUNDLE in requests.
+        self._verify: str | bool = ca_bundle or True
         self._timeout = (5.0, timeout_s)
 
     def start_report(self) -> str:
@@ -128,6 +128,7 @@ class CollaborateMDClient:
                 auth=(self._s.username, self._s.password),
                 headers={"Accept": "application/json"},
                 timeout=self._timeout,
+                verify=self._verify,
             )
         except requests.RequestException as exc:
             raise CmdUnavailable(f"{operation}: {type(exc).__name__}") from None

@@ -208,8 +208,8 @@ class SalesforceGateway:
         self._credentials = credentials
         self._version = api_version
         self._http = http or requests.Session()
-        if ca_bundle:
-            self._http.verify = ca_bundle
+        # Passed on every request: a Session's own ``verify`` loses to REQUESTS_CA_BUNDLE in requests.
+        self._verify: str | bool = ca_bundle or True
         self._timeout = (5.0, timeout_s)
         self._session: _Session | None = None
         self.stats = CallStats()
@@ -248,7 +248,7 @@ class SalesforceGateway:
             )
             form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
         try:
-            resp = self._http.post(c.token_url, data=form, timeout=self._timeout)
+            resp = self._http.post(c.token_url, data=form, timeout=self._timeout, verify=self._verify)
         except requests.RequestException as exc:
             raise SalesforceUnavailable(type(exc).__name__, operation="login") from None
         self.stats.logins += 1
@@ -291,7 +291,14 @@ class SalesforceGateway:
                 headers["Content-Type"] = content_type
             try:
                 resp = self._http.request(
-                    method, url, headers=headers, json=json, data=data, params=params, timeout=self._timeout
+                    method,
+                    url,
+                    headers=headers,
+                    json=json,
+                    data=data,
+                    params=params,
+                    timeout=self._timeout,
+                    verify=self._verify,
                 )
             except requests.RequestException as exc:
                 raise SalesforceUnavailable(type(exc).__name__, operation=kind) from None

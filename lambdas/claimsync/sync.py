@@ -30,7 +30,7 @@ from claimsync.mapping import ClaimMapping, Kind
 from claimsync.report import ReportFormatError, iter_report_rows
 from claimsync.salesforce import COLLECTION_LIMIT, TRANSIENT_RECORD_ERRORS, SalesforceGateway
 from claimsync.staging import MISSING_KEY_PAGE, Staging, claim_bucket, page_count_for, previous_shards
-from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
+from claimsync.transform import PayorIndex, claim_keys, external_id_key, find_superseded, transform_page
 
 PAYOR_SOQL = "SELECT CMD_Payer_Id__c, CMD_Payer_Name__c, Claim_Payor__c, Active__c FROM Payor_Mapping__c"
 
@@ -136,7 +136,9 @@ def stage_report(
     pages: list[list[tuple[int, dict[str, str]]]] = [[] for _ in range(page_count)]
     for (row_number, row), (_, raw_key) in zip(numbered, claim_keys(numbered, mapping), strict=True):
         key = raw_key.strip()
-        pages[claim_bucket(key, page_count) if key else MISSING_KEY_PAGE].append((row_number, row))
+        pages[claim_bucket(external_id_key(key), page_count) if key else MISSING_KEY_PAGE].append(
+            (row_number, row)
+        )
     for page, page_rows in enumerate(pages):
         staging.put_json(layout.page_key(run_id, page), {"rows": page_rows})
     return {"rows_in": len(numbered), "page_count": page_count, "pages": list(range(page_count))}

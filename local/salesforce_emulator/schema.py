@@ -29,7 +29,9 @@ FieldType = Literal[
     "reference",
 ]
 
-TEXT_TYPES: frozenset[str] = frozenset({"id", "string", "textarea", "email", "phone", "url", "picklist", "reference"})
+TEXT_TYPES: frozenset[str] = frozenset(
+    {"id", "string", "textarea", "email", "phone", "url", "picklist", "reference"}
+)
 NUMBER_TYPES: frozenset[str] = frozenset({"int", "double", "currency", "percent"})
 
 
@@ -50,6 +52,11 @@ class FieldDef:
     default: Any = None
     createable: bool = True
     updateable: bool = True
+    restricted: bool = False  # picklists: only the declared values are accepted
+
+    @property
+    def nillable(self) -> bool:
+        return not self.required and self.type not in ("boolean", "id")
 
     @property
     def is_custom(self) -> bool:
@@ -76,6 +83,10 @@ class ObjectDef:
 
     def add(self, f: FieldDef) -> None:
         self.fields[f.name.lower()] = f
+
+    @property
+    def is_custom(self) -> bool:
+        return self.name.endswith("__c")
 
     @property
     def external_id_fields(self) -> list[FieldDef]:

@@ -1,0 +1,304 @@
+"""Claim transformation: report rows → normalised ``Claim__c`` records or rejects (salesforce.md §2).
+
+The flow for one report (the state machine runs the first step once, the rest once per page):
+
+1. :func:`find_superseded` over every (row number, ClaimID) of the whole report: the rows a later row
+   with the same ClaimID replaces. They become ``DUPLICATE_CLAIM_ID`` rejects.
+2. :meth:`PayorIndex.from_records` from the ``Payor_Mapping__c`` query.
+3. :func:`transform_page` for each page: each row becomes a :class:`ClaimRecord` (with its fields in
+   Bulk CSV string form and a content hash) or a :class:`Rejected` with all of its reasons.
+
+Nothing here logs, and no exception message carries a row value: the rows are PHI. Exceptions are
+for programming errors only; a bad row is a :class:`Rejected`, never an exception.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Container, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Final
+
+from claimsync.mapping import ClaimMapping
+from claimsync.values import InvalidValue
+
+DUPLICATE_CLAIM_ID: Final = "DUPLICATE_CLAIM_ID"
+INVALID_DATE_RANGE: Final = "INVALID_DATE_RANGE"
+MAPPED: Final = "Mapped"
+UNMAPPED: Final = "Unmapped"
+
+# Bump when the normalisation changes in a way that must resend everything once.
+_HASH_VERSION: Final = b"claimsync.claim.v1\n"
+HASH_LENGTH: Final = 32
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    column: str | None
+    """The report column (as spelled in the mapping) the reason is about."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    row_number: int
+    claim_id: str | None
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(slots=True)
+class ClaimRecord:
+    claim_number: str
+    fields: dict[str, str | None]
+    """Every mapped Salesforce field except the run field, in Bulk CSV form; None = no value (#N/A)."""
+    content_hash: str
+    payor_mapped: bool
+    payer_id: str
+    payer_name: str
+    payor_record_id: str | None = None
+    """The resolved Claim_Payor__c id (also in ``fields``), the parent used by :func:`sort_for_bulk`."""
+
+
+@dataclass(slots=True)
+class PageResult:
+    records: list[ClaimRecord] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    unmapped: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(payer id, payer name) → number of accepted claims whose payor is not mapped."""
+
+
+# ------------------------------------------------------------------------------------------ duplicates
+
+
+def claim_keys(
+    rows: Iterable[tuple[int, Mapping[str, Any]]], mapping: ClaimMapping
+) -> Iterator[tuple[int, str]]:
+    """(row number, raw ClaimID) of each row, read through the mapping: the input of find_superseded."""
+    index = mapping.key_index
+    for row_number, row in rows:
+        yield row_number, mapping.source_values(row)[index]
+
+
+def external_id_key(claim_number: str) -> str:
+    """What makes two claim numbers the same Salesforce record.
+
+    ``Claim_Number__c`` is a case-insensitive unique external id (``caseSensitive`` false in the
+    metadata): ``abc1`` and ``ABC1`` upsert the same record, and both in one Bulk job would fail with
+    DUPLICATE_VALUE. So duplicates are detected ignoring case.
+    """
+    return claim_number.lower()
+
+
+def find_superseded(keys: Iterable[tuple[int, str | None]], max_length: int = 50) -> set[int]:
+    """Row numbers replaced by a later row (higher row number) with the same trimmed ClaimID.
+
+    ClaimIDs are compared with :func:`external_id_key` (ignoring case). Rows whose ClaimID is missing
+    or longer than ``max_length`` (the key rule's length) are rejected for that reason instead and are
+    not duplicates of each other. Memory: one dict entry per distinct ClaimID plus the superseded
+    set, so a 500k-row report stays in the tens of MB.
+    """
+    last: dict[str, int] = {}
+    superseded: set[int] = set()
+    for row_number, raw in keys:
+        if raw is None:
+            continue
+        key = raw.strip()
+        if not key or len(key) > max_length:
+            continue
+        key = external_id_key(key)
+        previous = last.setdefault(key, row_number)
+        if previous == row_number:
+            continue
+        if row_number > previous:
+            superseded.add(previous)
+            last[key] = row_number
+        else:
+            superseded.add(row_number)
+    return superseded
+
+
+# ---------------------------------------------------------------------------------------------- payors
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return (value if isinstance(value, str) else str(value)).strip()
+
+
+def _is_active(record: Mapping[str, Any]) -> bool:
+    # Active__c is a Checkbox defaulting to true; a record queried without it counts as active.
+    value = record.get("Active__c", True)
+    if isinstance(value, str):
+        return value.strip().lower() in ("true", "1")
+    return value is True
+
+
+class PayorIndex:
+    """Active ``Payor_Mapping__c`` rows, indexed by CMD payer id and by case-folded payer name.
+
+    A key that two active mappings send to different payors is ambiguous: it matches nothing (so the
+    claims show up as Unmapped for an admin to fix) and is counted in ``ambiguous_ids`` /
+    ``ambiguous_names``. Mappings without a ``Claim_Payor__c`` never match.
+    """
+
+    __slots__ = ("_by_id", "_by_name", "ambiguous_ids", "ambiguous_names")
+
+    def __init__(
+        self, by_id: Mapping[str, str] | None = None, by_name: Mapping[str, str] | None = None
+    ) -> None:
+        self._by_id = dict(by_id or {})
+        self._by_name = {name.strip().casefold(): payor for name, payor in (by_name or {}).items()}
+        self.ambiguous_ids = 0
+        self.ambiguous_names = 0
+
+    @classmethod
+    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> PayorIndex:
+        by_id: dict[str, str | None] = {}
+        by_name: dict[str, str | None] = {}
+
+        def add(index: dict[str, str | None], key: str, payor: str) -> None:
+            if index.setdefault(key, payor) != payor:
+                index[key] = None  # ambiguous
+
+        for record in records:
+            payor = _text(record.get("Claim_Payor__c"))
+            if not payor or not _is_active(record):
+                continue
+            payer_id = _text(record.get("CMD_Payer_Id__c"))
+            if payer_id:
+                add(by_id, payer_id, payor)
+            payer_name = _text(record.get("CMD_Payer_Name__c")).casefold()
+            if payer_name:
+                add(by_name, payer_name, payor)
+        index = cls(
+            {key: payor for key, payor in by_id.items() if payor is not None},
+            {key: payor for key, payor in by_name.items() if payor is not None},
+        )
+        index.ambiguous_ids = sum(1 for payor in by_id.values() if payor is None)
+        index.ambiguous_names = sum(1 for payor in by_name.values() if payor is None)
+        return index
+
+    def __len__(self) -> int:
+        return len(self._by_id) + len(self._by_name)
+
+    def resolve(self, payer_id: str, payer_name: str) -> str | None:
+        """The Claim_Payor__c id: by payer id (exact, trimmed) first, then by name (case-insensitive)."""
+        if payer_id:
+            payor = self._by_id.get(payer_id.strip())
+            if payor is not None:
+                return payor
+        if payer_name:
+            return self._by_name.get(payer_name.strip().casefold())
+        return None
+
+
+# ------------------------------------------------------------------------------------------- transform
+
+
+@lru_cache(maxsize=16)
+def _hasher_for(names: tuple[str, ...]) -> Any:
+    """SHA-256 state after the version and the (sorted) field names: copied for each record."""
+    digest = hashlib.sha256(_HASH_VERSION)
+    digest.update("\x00".join(names).encode("utf-8"))
+    digest.update(b"\x02")
+    return digest
+
+
+def _hash_values(names: tuple[str, ...], values: list[str | None]) -> str:
+    digest = _hasher_for(names).copy()
+    # Fast encoding: values joined by NUL, None as "" (a record never holds "": empty is None).
+    joined = "\x00".join([value or "" for value in values])
+    if "" in values or joined.count("\x00") != len(values) - 1:
+        # A value that is "" or contains NUL would be ambiguous above: length-prefix everything.
+        digest.update(b"L")
+        joined = "".join("-" if value is None else f"{len(value)}:{value}" for value in values)
+    else:
+        digest.update(b"J")
+    digest.update(joined.encode("utf-8", "surrogatepass"))
+    return str(digest.hexdigest()[:HASH_LENGTH])
+
+
+def content_hash(fields: Mapping[str, str | None]) -> str:
+    """SHA-256 (first 32 hex digits) of the normalised record: field names and values, sorted by name.
+
+    Independent of dict order; unambiguous (no value can imitate another field, a missing value or
+    a different split between values); formatting-only differences never reach it because the
+    values are already normalised.
+    """
+    names = tuple(sorted(fields))
+    return _hash_values(names, [fields[name] for name in names])
+
+
+def transform_row(
+    row: Mapping[str, str], row_number: int, mapping: ClaimMapping, payors: PayorIndex
+) -> ClaimRecord | Rejected:
+    """Validate and normalise one report row; a reject lists every reason found in the row."""
+    source = mapping.source_values(row)
+    fields: dict[str, str | None] = {}
+    reasons: list[Reason] | None = None
+    for name, column, position, convert in mapping.steps:
+        try:
+            fields[name] = convert(source[position])
+        except InvalidValue as exc:
+            reason = Reason(exc.code, column)
+            if reasons is None:
+                reasons = [reason]
+            elif reason not in reasons:  # e.g. one bad date column feeding a date and a checkbox
+                reasons.append(reason)
+    date_range = mapping.date_range
+    if date_range is not None:
+        start, end = fields.get(date_range.start_field), fields.get(date_range.end_field)
+        # yyyy-MM-dd with 4-digit years: string order is date order.
+        if start is not None and end is not None and end < start:
+            reason = Reason(INVALID_DATE_RANGE, mapping.date_range_column)
+            reasons = [reason] if reasons is None else [*reasons, reason]
+    if reasons is not None:
+        return Rejected(row_number, source[mapping.key_index].strip() or None, tuple(reasons))
+
+    payer_id = source[mapping.payer_id_index].strip()
+    payer_name = source[mapping.payer_name_index].strip()
+    payor = payors.resolve(payer_id, payer_name)
+    fields[mapping.payor.lookup_field] = payor
+    fields[mapping.payor.status_field] = UNMAPPED if payor is None else MAPPED
+    names = mapping.hash_columns
+    claim_number = fields[mapping.external_id_field]
+    if claim_number is None:  # pragma: no cover - the claim_key converter never returns None
+        raise AssertionError("claim key converter returned no value")
+    return ClaimRecord(
+        claim_number=claim_number,
+        fields=fields,
+        content_hash=_hash_values(names, [fields[name] for name in names]),
+        payor_mapped=payor is not None,
+        payer_id=payer_id,
+        payer_name=payer_name,
+        payor_record_id=payor,
+    )
+
+
+def transform_page(
+    rows: Iterable[tuple[int, Mapping[str, str]]],
+    superseded: Container[int],
+    mapping: ClaimMapping,
+    payors: PayorIndex,
+) -> PageResult:
+    """Transform one page of (row number, row); rows in ``superseded`` become DUPLICATE_CLAIM_ID."""
+    result = PageResult()
+    records, rejected, unmapped = result.records, result.rejected, result.unmapped
+    duplicate = (Reason(DUPLICATE_CLAIM_ID, mapping.key_rule.column),)
+    key_index = mapping.key_index
+    for row_number, row in rows:
+        if row_number in superseded:
+            claim_id = mapping.source_values(row)[key_index].strip() or None
+            rejected.append(Rejected(row_number, claim_id, duplicate))
+            continue
+        outcome = transform_row(row, row_number, mapping, payors)
+        if isinstance(outcome, ClaimRecord):
+            records.append(outcome)
+            if not outcome.payor_mapped:
+                unmapped[(outcome.payer_id, outcome.payer_name)] += 1
+        else:
+            rejected.append(outcome)
+    return result

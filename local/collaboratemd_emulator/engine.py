@@ -1,0 +1,533 @@
+"""The emulator's state and rules, without HTTP: rows, report requests, configuration, faults, counters.
+
+``server.py`` turns HTTP requests into calls on ``ReportEngine`` and renders the ``Reply`` it returns;
+``admin.py`` drives the same object. Everything here is thread-safe (one lock; slow work such as
+building a ZIP or writing the rows file happens outside it).
+
+Report lifecycle (one customer, one report id, one filter id — those of the credentials):
+
+- ``start_report`` snapshots the current rows and the configuration (running polls, members, JSON
+  shape, maximum running time) into a new request, unless another report of the customer is still
+  running (``REPORT RUNNING`` with an empty identifier).
+- ``fetch_results`` answers ``REPORT RUNNING`` for the configured number of polls, then ``SUCCESS``
+  with the Base64 ZIP. Once a request reached ``SUCCESS``, ``ERROR`` or ``REPORT TIMED OUT`` it is
+  final (asking again repeats the answer) and the customer may start the next report. A request older
+  than the maximum running time becomes ``REPORT TIMED OUT`` at its next poll or at the next start.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import os
+import secrets
+import threading
+import time
+import zipfile
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .generator import COLUMNS, mutate_rows
+
+SUCCESS = "SUCCESS"
+ERROR = "ERROR"
+NOT_FOUND = "NOT FOUND"
+INVALID_CRITERIA = "INVALID CRITERIA"
+REPORT_RUNNING = "REPORT RUNNING"
+REPORT_TIMED_OUT = "REPORT TIMED OUT"
+FINAL_STATUSES = frozenset({SUCCESS, ERROR, REPORT_TIMED_OUT})
+
+Call = Literal["run", "results"]
+FaultTarget = Literal["run", "results", "any"]
+FaultKind = Literal[
+    "http_status", "delay_s", "start_status", "results_status", "corrupt_zip", "malformed_member"
+]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "http_status",
+    "delay_s",
+    "start_status",
+    "results_status",
+    "corrupt_zip",
+    "malformed_member",
+)
+
+# Every counter /__admin/calls reports, present even when zero.
+CALL_KINDS: tuple[str, ...] = (
+    "run",
+    "results",
+    "unauthorized",
+    "forbidden",
+    "unsupported_media_type",
+    "not_found",
+    "method_not_allowed",
+    "injected_http_status",
+    "injected_delay",
+)
+
+_KEEP_FINISHED = 50  # finished requests kept for repeated fetches; older ones are forgotten
+
+
+class EngineInputError(ValueError):
+    """Invalid input to the engine (admin calls); the message is safe to return to the caller."""
+
+
+@dataclass
+class EmulatorConfig:
+    running_polls: int = 2
+    members: tuple[str, ...] = ("json",)  # "json" -> report.json, "csv" -> report.csv
+    json_shape: Literal["list", "object"] = "list"  # report.json holds [rows] or {"data": [rows]}
+    casing: Literal["Pascal", "lower"] = "Pascal"  # Status/StatusMessage or status/statusMessage
+    max_running_s: float = 900.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["members"] = list(self.members)
+        return data
+
+    def updated(self, changes: Any) -> EmulatorConfig:
+        """A copy with ``changes`` (a JSON object) applied; raises ``EngineInputError`` when invalid."""
+        if not isinstance(changes, dict):
+            raise EngineInputError("config must be a JSON object")
+        unknown = sorted(set(changes) - set(asdict(self)))
+        if unknown:
+            raise EngineInputError(f"unknown config key(s): {', '.join(unknown)}")
+        new = EmulatorConfig(**asdict(self))
+        if "running_polls" in changes:
+            new.running_polls = _non_negative_int(changes["running_polls"], "running_polls")
+        if "members" in changes:
+            members = changes["members"]
+            if (
+                not isinstance(members, list)
+                or not members
+                or any(m not in ("json", "csv") for m in members)
+                or len(set(members)) != len(members)
+            ):
+                raise EngineInputError('members must be a non-empty list of "json" and/or "csv"')
+            new.members = tuple(members)
+        if "json_shape" in changes:
+            if changes["json_shape"] not in ("list", "object"):
+                raise EngineInputError('json_shape must be "list" or "object"')
+            new.json_shape = changes["json_shape"]
+        if "casing" in changes:
+            if changes["casing"] not in ("Pascal", "lower"):
+                raise EngineInputError('casing must be "Pascal" or "lower"')
+            new.casing = changes["casing"]
+        if "max_running_s" in changes:
+            new.max_running_s = _non_negative_number(changes["max_running_s"], "max_running_s")
+        return new
+
+
+@dataclass
+class Fault:
+    """One queued fault; ``remaining`` counts down each time it fires, at zero it is gone."""
+
+    kind: FaultKind
+    value: Any  # the HTTP status, the delay in seconds, the report status, or True
+    remaining: int = 1
+    on: FaultTarget = "any"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {self.kind: self.value, "count": self.remaining}
+        if self.kind in ("http_status", "delay_s"):
+            data["on"] = self.on
+        return data
+
+    @staticmethod
+    def parse(spec: Any) -> Fault:
+        if not isinstance(spec, dict):
+            raise EngineInputError("a fault must be a JSON object")
+        kinds = [k for k in FAULT_KINDS if k in spec]
+        if len(kinds) != 1:
+            raise EngineInputError(f"a fault needs exactly one of: {', '.join(FAULT_KINDS)}")
+        kind = kinds[0]
+        allowed = {kind, "count"} | ({"on"} if kind in ("http_status", "delay_s") else set())
+        unknown = sorted(set(spec) - allowed)
+        if unknown:
+            raise EngineInputError(f"unknown key(s) for a {kind} fault: {', '.join(unknown)}")
+        count = spec.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise EngineInputError("count must be a positive integer")
+        on = spec.get("on", "any")
+        if on not in ("run", "results", "any"):
+            raise EngineInputError('on must be "run", "results" or "any"')
+        value = spec[kind]
+        if kind == "http_status":
+            if isinstance(value, bool) or not isinstance(value, int) or not 500 <= value <= 599:
+                raise EngineInputError("http_status must be an HTTP 5xx status such as 500 or 503")
+        elif kind == "delay_s":
+            value = _non_negative_number(value, "delay_s")
+            if not 0 < value <= 600:
+                raise EngineInputError("delay_s must be more than 0 and at most 600 seconds")
+        elif kind == "start_status":
+            if value not in (REPORT_RUNNING, ERROR):
+                raise EngineInputError('start_status must be "REPORT RUNNING" or "ERROR"')
+        elif kind == "results_status":
+            if value not in (REPORT_TIMED_OUT, ERROR):
+                raise EngineInputError('results_status must be "REPORT TIMED OUT" or "ERROR"')
+        elif value is not True:
+            raise EngineInputError(f"{kind} must be true")
+        return Fault(kind=kind, value=value, remaining=count, on=on)
+
+
+@dataclass
+class Reply:
+    """What a report call answers. ``identifier`` None: the field is absent; ``data`` only on SUCCESS."""
+
+    status: str
+    message: str
+    identifier: str | None = None
+    data: str | None = None
+
+
+@dataclass
+class ReportRequest:
+    request_id: str
+    customer: str
+    rows: Sequence[dict[str, str]]
+    config: EmulatorConfig
+    started: float
+    polls: int = 0
+    status: str = REPORT_RUNNING
+    zip_bytes: bytes | None = None
+    build_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def final(self) -> bool:
+        return self.status in FINAL_STATUSES
+
+
+_MESSAGES = {
+    ("run", SUCCESS): "The report request was accepted.",
+    ("run", ERROR): "An error occurred while starting the report.",
+    ("run", NOT_FOUND): "The report was not found or cannot be run through the API.",
+    ("run", INVALID_CRITERIA): "The filter was not found for this report.",
+    ("run", REPORT_RUNNING): "A report is already running for this customer. Try again later.",
+    ("results", SUCCESS): "The report completed.",
+    ("results", ERROR): "An error occurred while running the report.",
+    ("results", NOT_FOUND): "No report request with this identifier.",
+    ("results", REPORT_RUNNING): "The report is still running.",
+    ("results", REPORT_TIMED_OUT): "The report did not complete within the allowed time.",
+}
+
+
+class ReportEngine:
+    def __init__(
+        self,
+        *,
+        customer: str,
+        report_id: str,
+        filter_id: str,
+        rows: Sequence[dict[str, str]],
+        config: EmulatorConfig,
+        rows_file: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.customer = customer
+        self.report_id = report_id
+        self.filter_id = filter_id
+        self._rows: list[dict[str, str]] = list(rows)
+        self._config = config
+        self._rows_file = rows_file
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._persist_lock = threading.Lock()
+        self._requests: dict[str, ReportRequest] = {}
+        self._running: dict[str, str] = {}  # customer -> request id
+        self._faults: list[Fault] = []
+        self._calls: Counter[str] = Counter()
+        self._statuses: dict[str, Counter[str]] = {"run": Counter(), "results": Counter()}
+        self._next_request = 100_000 + secrets.randbelow(800_000)
+
+    # --- rows ------------------------------------------------------------------------------------
+
+    def rows(self) -> list[dict[str, str]]:
+        with self._lock:
+            return self._rows
+
+    def replace_rows(self, rows: Sequence[dict[str, str]]) -> int:
+        with self._lock:
+            self._rows = list(rows)
+            count = len(self._rows)
+        self.persist()
+        return count
+
+    def mutate(self, share: float, seed: int) -> list[str]:
+        with self._lock:
+            try:
+                new_rows, changed = mutate_rows(self._rows, share, seed)
+            except ValueError as exc:
+                raise EngineInputError(str(exc)) from None
+            self._rows = new_rows
+        self.persist()
+        return changed
+
+    def patch_rows(
+        self,
+        updates: Sequence[tuple[str, dict[str, str]]],
+        delete: Sequence[str],
+        append: Sequence[dict[str, str]],
+    ) -> dict[str, int]:
+        """Apply updates (to every row with that ClaimID), then deletes, then appends; all or nothing."""
+        with self._lock:
+            present = {row.get("ClaimID", "") for row in self._rows}
+            for index, (claim_id, _) in enumerate(updates):
+                if claim_id not in present:
+                    raise EngineInputError(f"updates[{index}]: no row has this ClaimID")
+            for index, claim_id in enumerate(delete):
+                if claim_id not in present:
+                    raise EngineInputError(f"delete[{index}]: no row has this ClaimID")
+            changes: dict[str, dict[str, str]] = {}
+            for claim_id, values in updates:
+                changes.setdefault(claim_id, {}).update(values)
+            removed = set(delete)
+            new_rows: list[dict[str, str]] = []
+            updated = deleted = 0
+            for row in self._rows:
+                claim_id = row.get("ClaimID", "")
+                if claim_id in removed:
+                    deleted += 1
+                    continue
+                if claim_id in changes:
+                    row = {**row, **changes[claim_id]}
+                    updated += 1
+                new_rows.append(row)
+            new_rows.extend(append)
+            self._rows = new_rows
+            result = {"updated": updated, "deleted": deleted, "appended": len(append), "count": len(new_rows)}
+        self.persist()
+        return result
+
+    def persist(self) -> None:
+        """Write the current rows to the rows file (atomically), so a restart serves the same report."""
+        if self._rows_file is None:
+            return
+        with self._persist_lock:
+            rows = self.rows()
+            tmp = self._rows_file.with_name(f".{self._rows_file.name}.{os.getpid()}.tmp")
+            with tmp.open("w", encoding="utf-8") as fh:
+                json.dump(rows, fh, ensure_ascii=False, separators=(",", ":"))
+            tmp.chmod(0o600)
+            os.replace(tmp, self._rows_file)
+
+    # --- configuration, faults, counters ---------------------------------------------------------
+
+    def config(self) -> EmulatorConfig:
+        with self._lock:
+            return self._config
+
+    def update_config(self, changes: Any) -> EmulatorConfig:
+        with self._lock:
+            self._config = self._config.updated(changes)
+            return self._config
+
+    def add_faults(self, faults: Sequence[Fault]) -> None:
+        with self._lock:
+            self._faults.extend(faults)
+
+    def faults(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [f.to_json() for f in self._faults]
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def take_fault(self, kind: FaultKind, call: Call) -> Fault | None:
+        with self._lock:
+            return self._take_fault_locked(kind, call)
+
+    def _take_fault_locked(self, kind: FaultKind, call: Call) -> Fault | None:
+        for fault in self._faults:
+            if fault.kind == kind and fault.on in (call, "any"):
+                fault.remaining -= 1
+                if fault.remaining == 0:
+                    self._faults.remove(fault)
+                return fault
+        return None
+
+    def count(self, kind: str) -> None:
+        with self._lock:
+            self._calls[kind] += 1
+
+    def calls(self) -> dict[str, Any]:
+        with self._lock:
+            counts: dict[str, Any] = {kind: self._calls[kind] for kind in CALL_KINDS}
+            counts["statuses"] = {call: dict(c) for call, c in self._statuses.items()}
+            return counts
+
+    def reset(self) -> None:
+        """Forget calls, faults and every report request (running or finished). Rows and config stay."""
+        with self._lock:
+            self._calls.clear()
+            for counter in self._statuses.values():
+                counter.clear()
+            self._faults.clear()
+            self._requests.clear()
+            self._running.clear()
+
+    def overview(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "customer": self.customer,
+                "report_id": self.report_id,
+                "filter_id": self.filter_id,
+                "rows": len(self._rows),
+                "config": self._config.to_json(),
+                "faults": [f.to_json() for f in self._faults],
+                "running": sorted(self._running.values()),
+            }
+
+    # --- the two report calls --------------------------------------------------------------------
+
+    def start_report(self, customer: str, report_id: str, filter_id: str) -> Reply:
+        with self._lock:
+            status, identifier = self._start_locked(customer, report_id, filter_id)
+            self._statuses["run"][status] += 1
+        return Reply(status, _MESSAGES["run", status], identifier)
+
+    def _start_locked(self, customer: str, report_id: str, filter_id: str) -> tuple[str, str]:
+        if report_id != self.report_id:
+            return NOT_FOUND, ""
+        if filter_id != self.filter_id:
+            return INVALID_CRITERIA, ""
+        running_id = self._running.get(customer)
+        running = self._requests.get(running_id) if running_id is not None else None
+        if running is not None:
+            self._expire_locked(running)
+            if not running.final:
+                return REPORT_RUNNING, ""
+        self._running.pop(customer, None)
+        fault = self._take_fault_locked("start_status", "run")
+        if fault is not None:
+            return str(fault.value), ""
+        request_id = str(self._next_request)
+        self._next_request += 1
+        self._requests[request_id] = ReportRequest(
+            request_id=request_id,
+            customer=customer,
+            rows=self._rows,  # never mutated in place: every change installs a new list
+            config=self._config,
+            started=self._clock(),
+        )
+        self._running[customer] = request_id
+        self._forget_old_locked()
+        return SUCCESS, request_id
+
+    def fetch_results(self, customer: str, request_id: str) -> Reply:
+        corrupt = malformed = False
+        with self._lock:
+            request = self._requests.get(request_id)
+            if request is None or request.customer != customer:
+                status = NOT_FOUND
+            else:
+                if not request.final:
+                    self._advance_locked(request)
+                status = request.status
+                if status == SUCCESS:
+                    corrupt = self._take_fault_locked("corrupt_zip", "results") is not None
+                    malformed = (
+                        not corrupt and self._take_fault_locked("malformed_member", "results") is not None
+                    )
+            self._statuses["results"][status] += 1
+        reply = Reply(status, _MESSAGES["results", status])
+        if status == SUCCESS and request is not None:
+            reply.data = base64.b64encode(
+                self._payload(request, corrupt=corrupt, malformed=malformed)
+            ).decode()
+        return reply
+
+    def _advance_locked(self, request: ReportRequest) -> None:
+        """One poll of a running request: time out, fail by fault, keep running, or succeed."""
+        self._expire_locked(request)
+        if request.final:
+            return
+        fault = self._take_fault_locked("results_status", "results")
+        if fault is not None:
+            request.status = str(fault.value)
+        elif request.polls < request.config.running_polls:
+            request.polls += 1
+        else:
+            request.status = SUCCESS
+        self._release_if_final_locked(request)
+
+    def _expire_locked(self, request: ReportRequest) -> None:
+        if not request.final and self._clock() - request.started >= request.config.max_running_s:
+            request.status = REPORT_TIMED_OUT
+        self._release_if_final_locked(request)
+
+    def _release_if_final_locked(self, request: ReportRequest) -> None:
+        """A request with a final status no longer blocks its customer from starting another report."""
+        if request.final and self._running.get(request.customer) == request.request_id:
+            del self._running[request.customer]
+
+    def _forget_old_locked(self) -> None:
+        finished = [rid for rid, req in self._requests.items() if req.final]
+        for rid in finished[:-_KEEP_FINISHED]:
+            del self._requests[rid]
+
+    # --- payloads --------------------------------------------------------------------------------
+
+    def _payload(self, request: ReportRequest, *, corrupt: bool, malformed: bool) -> bytes:
+        if malformed:
+            return build_zip(request.rows, request.config, malformed=True)
+        with request.build_lock:
+            if request.zip_bytes is None:
+                request.zip_bytes = build_zip(request.rows, request.config)
+            good = request.zip_bytes
+        if corrupt:
+            # A truncated download: starts like a ZIP, but the central directory is missing.
+            return good[: max(4, len(good) // 2)]
+        return good
+
+
+def build_zip(rows: Sequence[dict[str, str]], config: EmulatorConfig, *, malformed: bool = False) -> bytes:
+    """The report ZIP: ``report.json`` and/or ``report.csv`` holding ``rows``.
+
+    ``malformed=True`` makes every member unparseable: the JSON is cut off part-way, the CSV ends in
+    an unterminated quoted field with bytes that are not UTF-8.
+    """
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        for member in config.members:
+            if member == "json":
+                value: Any = {"data": list(rows)} if config.json_shape == "object" else list(rows)
+                content = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                if malformed:
+                    content = content[: max(1, len(content) * 2 // 3)]
+                archive.writestr("report.json", content)
+            else:
+                content = rows_to_csv(rows).encode("utf-8")
+                if malformed:  # a ragged row, bytes that are not UTF-8, an unterminated quoted field
+                    content += b'1,2,3\r\n"40000001,\xff\xfe unterminated'
+                archive.writestr("report.csv", content)
+    return buffer.getvalue()
+
+
+def rows_to_csv(rows: Sequence[dict[str, str]]) -> str:
+    """Header (columns in order of first appearance) and rows, CRLF line ends, missing values empty."""
+    columns: dict[str, None] = {} if rows else dict.fromkeys(COLUMNS)  # an empty report keeps its header
+    for row in rows:
+        for key in row:
+            columns.setdefault(key, None)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(columns), restval="")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
+
+
+def _non_negative_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise EngineInputError(f"{name} must be a non-negative integer")
+    return value
+
+
+def _non_negative_number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise EngineInputError(f"{name} must be a non-negative number")
+    return float(value)

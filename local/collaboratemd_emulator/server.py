@@ -1,0 +1,295 @@
+"""The CollaborateMD Web API emulator: the two report calls over HTTP(S), plus ``/__admin``.
+
+Order of checks for an API call: routing (unknown path 404, wrong method 405), HTTP Basic credentials
+(401 with ``WWW-Authenticate``), the customer number in the path (403 when the credentials belong to
+another customer), ``Accept`` (415), then queued faults (delay, 5xx), then the report logic. Report
+outcomes are HTTP 200 with the outcome in ``Status``, like the real API. See README.md for the shapes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import secrets
+import threading
+import xml.etree.ElementTree as ET
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+
+from local.httpserver import BackgroundServer
+from local.tls import TlsMaterial
+
+from .admin import ADMIN_PREFIX, admin_blueprint
+from .engine import Call, EmulatorConfig, Reply, ReportEngine
+from .reportfile import ReportFileError, load_report_file, normalize_rows
+
+XML_NAMESPACE = "http://www.collaboratemd.com/api/v1/"
+XML_ROOT = "reportResponse"
+ROWS_FILE = "collaboratemd_rows.json"
+REALM = 'Basic realm="CollaborateMD Web API"'
+
+
+@dataclass(frozen=True)
+class CmdCredentials:
+    """The one customer the emulator serves: its login, customer number, report id and filter id."""
+
+    username: str
+    password: str
+    customer: str  # 8 digits
+    report_id: str  # digits
+    filter_id: str  # digits, different from report_id
+
+    def __repr__(self) -> str:
+        return f"CmdCredentials(username={self.username!r}, password='***', customer={self.customer!r})"
+
+    @classmethod
+    def generate(cls) -> CmdCredentials:
+        report_id = str(1000 + secrets.randbelow(9000))
+        filter_id = report_id
+        while filter_id == report_id:
+            filter_id = str(10000 + secrets.randbelow(90000))
+        return cls(
+            username=f"claimsync-local-{secrets.token_hex(3)}",
+            password=secrets.token_urlsafe(24),
+            customer=str(10_000_000 + secrets.randbelow(90_000_000)),
+            report_id=report_id,
+            filter_id=filter_id,
+        )
+
+    def save(self, path: Path) -> None:
+        """Write the credentials as JSON, readable by the owner only."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(asdict(self), fh, indent=2)
+        path.chmod(0o600)
+
+    @classmethod
+    def load(cls, path: Path) -> CmdCredentials:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ValueError(
+                f"{path}: cannot read CollaborateMD credentials ({type(exc).__name__})"
+            ) from None
+        fields = ("username", "password", "customer", "report_id", "filter_id")
+        if not isinstance(data, dict) or any(not isinstance(data.get(f), str) or not data[f] for f in fields):
+            raise ValueError(f"{path}: expected an object with text fields {', '.join(fields)}")
+        creds = cls(**{f: data[f] for f in fields})
+        if not (len(creds.customer) == 8 and creds.customer.isdigit()):
+            raise ValueError(f"{path}: customer must be 8 digits")
+        if (
+            not (creds.report_id.isdigit() and creds.filter_id.isdigit())
+            or creds.report_id == creds.filter_id
+        ):
+            raise ValueError(f"{path}: report_id and filter_id must be different numbers")
+        return creds
+
+
+class CollaborateMDEmulator:
+    """The emulator on a loopback port; HTTPS when ``tls`` is given. ``port=0`` picks a free port."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        credentials: CmdCredentials,
+        *,
+        tls: TlsMaterial | None = None,
+        port: int = 0,
+        rows: list[dict[str, str]] | None = None,
+        running_polls: int = 2,
+    ) -> None:
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self.credentials = credentials
+        self._tls = tls
+        self._port = port
+        rows_file = state_dir / ROWS_FILE
+        initial: list[dict[str, str]] = []
+        if rows is not None:
+            initial = normalize_rows(rows)
+        elif rows_file.exists():
+            try:
+                initial = load_report_file(rows_file)
+            except ReportFileError as exc:
+                raise ValueError(f"cannot restore the emulator's rows: {exc}") from None
+        self.engine = ReportEngine(
+            customer=credentials.customer,
+            report_id=credentials.report_id,
+            filter_id=credentials.filter_id,
+            rows=initial,
+            config=EmulatorConfig().updated({"running_polls": running_polls}),
+            rows_file=rows_file,
+        )
+        if rows is not None or not rows_file.exists():
+            self.engine.persist()
+        self._stopping = threading.Event()
+        self.app = create_app(self.engine, credentials, self._stopping)
+        self._server: BackgroundServer | None = None
+
+    @property
+    def url(self) -> str:
+        if self._server is None:
+            raise RuntimeError("the emulator is not started")
+        return self._server.url
+
+    @property
+    def admin_url(self) -> str:
+        return self.url + ADMIN_PREFIX
+
+    def start(self) -> CollaborateMDEmulator:
+        ssl_context = self._tls.server_context() if self._tls else None
+        self._stopping.clear()
+        self._server = BackgroundServer(
+            self.app, port=self._port, ssl_context=ssl_context, name="collaboratemd-emulator"
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()  # cuts injected delays short
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+
+    def set_rows(self, rows: list[dict[str, str]]) -> int:
+        """Replace the rows the report serves (values coerced to text); returns the row count."""
+        return self.engine.replace_rows(normalize_rows(rows))
+
+    def __enter__(self) -> CollaborateMDEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def create_app(engine: ReportEngine, credentials: CmdCredentials, stopping: threading.Event) -> Flask:
+    app = Flask("collaboratemd_emulator")
+    app.register_blueprint(admin_blueprint(engine))
+
+    def guard(call: Call, customer: str) -> Response | tuple[str, str]:
+        """Credentials, customer, Accept and HTTP-level faults; the chosen media type when all pass."""
+        auth = request.authorization
+        if (
+            auth is None
+            or auth.type != "basic"
+            or not hmac.compare_digest((auth.username or "").encode(), credentials.username.encode())
+            or not hmac.compare_digest((auth.password or "").encode(), credentials.password.encode())
+        ):
+            engine.count("unauthorized")
+            response = _text(401, "Unauthorized: valid HTTP Basic credentials are required.")
+            response.headers["WWW-Authenticate"] = REALM
+            return response
+        if not hmac.compare_digest(customer.encode(), credentials.customer.encode()):
+            engine.count("forbidden")
+            return _text(403, "Forbidden: these credentials do not give access to this customer.")
+        media = _negotiate(request.headers.get("Accept"))
+        if media is None:
+            engine.count("unsupported_media_type")
+            return _text(415, "Unsupported Media Type: accept application/xml or application/json.")
+        engine.count(call)
+        delay = engine.take_fault("delay_s", call)
+        if delay is not None:
+            engine.count("injected_delay")
+            stopping.wait(float(delay.value))
+        failure = engine.take_fault("http_status", call)
+        if failure is not None:
+            engine.count("injected_http_status")
+            return _text(int(failure.value), f"Injected failure (HTTP {failure.value}).")
+        return media, engine.config().casing
+
+    @app.post("/v1/customer/<customer>/reports/<report_seq>/filter/<filter_seq>/run")
+    def run_report(customer: str, report_seq: str, filter_seq: str) -> Response:
+        checked = guard("run", customer)
+        if isinstance(checked, Response):
+            return checked
+        media, casing = checked
+        reply = engine.start_report(customer, report_seq, filter_seq)
+        return render_reply(reply, media, casing)
+
+    @app.post("/v1/customer/<customer>/reports/results/<request_seq>")
+    def report_results(customer: str, request_seq: str) -> Response:
+        checked = guard("results", customer)
+        if isinstance(checked, Response):
+            return checked
+        media, casing = checked
+        reply = engine.fetch_results(customer, request_seq)
+        return render_reply(reply, media, casing)
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException) -> Response:
+        code = exc.code or 500
+        if request.path.startswith(ADMIN_PREFIX):
+            response = Response(
+                json.dumps({"error": exc.description or exc.name}), status=code, mimetype="application/json"
+            )
+        else:
+            if code == 404:
+                engine.count("not_found")
+            elif code == 405:
+                engine.count("method_not_allowed")
+            response = _text(code, f"{exc.name}.")
+        valid_methods = getattr(exc, "valid_methods", None)
+        if code == 405 and valid_methods:
+            response.headers["Allow"] = ", ".join(valid_methods)
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception) -> Response:  # a safety net: never a traceback to the client
+        app.logger.error("unexpected error in the CollaborateMD emulator: %s", type(exc).__name__)
+        return Response(json.dumps({"error": "internal error"}), status=500, mimetype="application/json")
+
+    return app
+
+
+def _negotiate(accept: str | None) -> str | None:
+    """The response media type for an ``Accept`` header: XML by default, JSON on request, else None."""
+    if accept is None or not accept.strip():
+        return "application/xml"
+    return request.accept_mimetypes.best_match(["application/xml", "text/xml", "application/json"])
+
+
+def _field_names(casing: str) -> dict[str, str]:
+    names = ("Status", "StatusMessage", "Identifier", "Data")
+    if casing == "lower":
+        return {name: name[0].lower() + name[1:] for name in names}
+    return {name: name for name in names}
+
+
+def render_reply(reply: Reply, media: str, casing: str) -> Response:
+    """The reply as JSON or as XML in the CollaborateMD namespace, with the configured field casing."""
+    names = _field_names(casing)
+    values: list[tuple[str, str]] = [("Status", reply.status), ("StatusMessage", reply.message)]
+    if reply.identifier is not None:
+        values.append(("Identifier", reply.identifier))
+    if reply.data is not None:
+        values.append(("Data", reply.data))
+    if media == "application/json":
+        body = json.dumps({names[key]: value for key, value in values}).encode("utf-8")
+    else:
+        root = ET.Element(f"{{{XML_NAMESPACE}}}{XML_ROOT}")
+        for key, value in values:
+            ET.SubElement(root, f"{{{XML_NAMESPACE}}}{names[key]}").text = value
+        body = ET.tostring(root, encoding="utf-8", xml_declaration=True, default_namespace=XML_NAMESPACE)
+    return Response(body, status=200, content_type=f"{media}; charset=utf-8")
+
+
+def _text(status: int, message: str) -> Response:
+    return Response(message + "\n", status=status, mimetype="text/plain")
+
+
+def describe(emulator: CollaborateMDEmulator) -> dict[str, Any]:
+    """The endpoint facts a client needs (for the local world's endpoints line); includes the password."""
+    creds = emulator.credentials
+    return {
+        "url": emulator.url,
+        "admin_url": emulator.admin_url,
+        "username": creds.username,
+        "password": creds.password,
+        "customer": creds.customer,
+        "report_id": creds.report_id,
+        "filter_id": creds.filter_id,
+    }

@@ -1,0 +1,75 @@
+"""Run the Salesforce emulator on its own: ``python -m local.salesforce_emulator --state-dir D``.
+
+Prints one JSON line with the endpoints and the credentials file when ready, then serves until
+SIGINT/SIGTERM. Used by the benchmark (to measure the emulator's memory apart from the client's) and
+handy for poking at the emulator by hand. ``claimsync local up`` embeds it instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from local.salesforce_emulator.server import DEFAULT_METADATA_DIR, SalesforceCredentials, SalesforceEmulator
+from local.tls import ensure_tls
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m local.salesforce_emulator", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--tls-dir", type=Path, help="default: <state-dir>/tls")
+    parser.add_argument(
+        "--credentials", type=Path, help="default: <state-dir>/credentials.json (created if missing)"
+    )
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--metadata-dir", type=Path, default=DEFAULT_METADATA_DIR)
+    parser.add_argument("--daily-api-limit", type=int, default=100_000)
+    args = parser.parse_args(argv)
+
+    state_dir: Path = args.state_dir
+    tls = ensure_tls(args.tls_dir or state_dir / "tls")
+    creds_path: Path = args.credentials or state_dir / "credentials.json"
+    if creds_path.exists():
+        creds = SalesforceCredentials.load(creds_path)
+    else:
+        creds = SalesforceCredentials.generate()
+        creds.save(creds_path)
+
+    emu = SalesforceEmulator(
+        state_dir / "salesforce",
+        tls,
+        creds,
+        port=args.port,
+        metadata_dir=args.metadata_dir,
+        daily_api_limit=args.daily_api_limit,
+    )
+    stop = threading.Event()
+
+    def on_signal(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    emu.start()
+    ready = {
+        "instance_url": emu.instance_url,
+        "token_url": emu.token_url,
+        "admin_url": emu.admin_url,
+        "ca_cert": str(tls.ca_cert),
+        "credentials": str(creds_path),
+        "jwt_private_key": str(emu.jwt_private_key_path),
+    }
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    stop.wait()
+    emu.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,95 @@
+"""Fault injection driven through the admin interface: lock-row failures, 503s, failing Bulk jobs."""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class FaultConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Faults:
+    lock_row_share: float = 0.0
+    lock_row_seed: int = 0
+    lock_row_max_per_record: int = 1
+    fail_next_job: bool = False
+    unavailable: dict[str, int] = field(default_factory=dict)  # call kind (or "*") -> calls left to fail
+    _lock_hits: dict[str, int] = field(default_factory=dict)
+    _mutex: threading.Lock = field(default_factory=threading.Lock)
+
+    def configure(self, body: dict[str, Any]) -> None:
+        """Merge an admin ``POST /faults`` body into the current configuration."""
+        known = {"lock_row_share", "lock_row_seed", "lock_row_max_per_record", "unavailable", "fail_next_job"}
+        unknown = set(body) - known
+        if unknown:
+            raise FaultConfigError(f"unknown fault settings: {sorted(unknown)}")
+        with self._mutex:
+            if "lock_row_share" in body:
+                share = body["lock_row_share"]
+                if not isinstance(share, int | float) or not 0 <= share <= 1:
+                    raise FaultConfigError("lock_row_share must be a number between 0 and 1")
+                self.lock_row_share = float(share)
+                self._lock_hits.clear()
+            if "lock_row_seed" in body:
+                self.lock_row_seed = int(body["lock_row_seed"])
+            if "lock_row_max_per_record" in body:
+                self.lock_row_max_per_record = int(body["lock_row_max_per_record"])
+            if "fail_next_job" in body:
+                self.fail_next_job = bool(body["fail_next_job"])
+            if "unavailable" in body:
+                spec = body["unavailable"]
+                if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+                    raise FaultConfigError('unavailable must look like {"kind": "bulk_upload", "count": 2}')
+                self.unavailable[spec["kind"]] = int(spec.get("count", 1))
+
+    def clear(self) -> None:
+        with self._mutex:
+            self.lock_row_share = 0.0
+            self.lock_row_seed = 0
+            self.lock_row_max_per_record = 1
+            self.fail_next_job = False
+            self.unavailable.clear()
+            self._lock_hits.clear()
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "lock_row_share": self.lock_row_share,
+            "lock_row_seed": self.lock_row_seed,
+            "lock_row_max_per_record": self.lock_row_max_per_record,
+            "fail_next_job": self.fail_next_job,
+            "unavailable": dict(self.unavailable),
+        }
+
+    def take_unavailable(self, kind: str) -> bool:
+        """True (and one fewer left) when the next call of ``kind`` must answer 503."""
+        with self._mutex:
+            for key in (kind, "*"):
+                left = self.unavailable.get(key, 0)
+                if left > 0:
+                    self.unavailable[key] = left - 1
+                    return True
+        return False
+
+    def take_fail_next_job(self) -> bool:
+        with self._mutex:
+            hit, self.fail_next_job = self.fail_next_job, False
+            return hit
+
+    def lock_row(self, record_key: str) -> bool:
+        """Deterministically pick ``lock_row_share`` of records to fail, each at most N times."""
+        if self.lock_row_share <= 0:
+            return False
+        digest = hashlib.sha256(f"{self.lock_row_seed}:{record_key.lower()}".encode()).digest()
+        if int.from_bytes(digest[:8], "big") / 2**64 >= self.lock_row_share:
+            return False
+        with self._mutex:
+            hits = self._lock_hits.get(record_key.lower(), 0)
+            if hits >= self.lock_row_max_per_record:
+                return False
+            self._lock_hits[record_key.lower()] = hits + 1
+        return True

@@ -1,0 +1,120 @@
+"""``SalesforceEmulator``: the local Salesforce, started and stopped from Python (CLI, tests, bench).
+
+    creds = SalesforceCredentials.generate()
+    emu = SalesforceEmulator(state_dir, ensure_tls(tls_dir), creds)
+    emu.start()       # HTTPS on 127.0.0.1, a free port unless ``port`` is given
+    emu.instance_url  # https://127.0.0.1:PORT
+    emu.stop()
+
+State (SQLite, Bulk job files, the JWT signing key) lives in ``state_dir``; starting again with the
+same directory finds the same records, tokens, jobs and daily API usage.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from local.httpserver import BackgroundServer
+from local.salesforce_emulator import ids
+from local.salesforce_emulator.app import Counters, Cursors, create_app
+from local.salesforce_emulator.auth import OAuth, SalesforceCredentials, ensure_jwt_key
+from local.salesforce_emulator.bulk import BulkJobs
+from local.salesforce_emulator.faults import Faults
+from local.salesforce_emulator.metadata import load_schema
+from local.salesforce_emulator.records import Records
+from local.salesforce_emulator.store import Store
+from local.tls import TlsMaterial
+
+__all__ = ["DEFAULT_METADATA_DIR", "SalesforceCredentials", "SalesforceEmulator"]
+
+DEFAULT_METADATA_DIR = Path(__file__).resolve().parents[2] / "salesforce"
+ORG_ID = ids.make_id("00D", 1)
+USER_ID = ids.make_id("005", 1)
+
+
+class SalesforceEmulator:
+    def __init__(
+        self,
+        state_dir: Path,
+        tls: TlsMaterial,
+        credentials: SalesforceCredentials,
+        *,
+        port: int = 0,
+        metadata_dir: Path = DEFAULT_METADATA_DIR,
+        token_ttl_s: int = 7200,
+        daily_api_limit: int = 100_000,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.credentials = credentials
+        self.daily_api_limit = daily_api_limit
+        self.schema = load_schema(Path(metadata_dir))
+        self.store = Store(self.state_dir / "salesforce.sqlite3", self.schema)
+        self.jwt_private_key_path, public_key = ensure_jwt_key(self.state_dir)
+        self.faults = Faults()
+        self.counters = Counters()
+        self.cursors = Cursors()
+        self.oauth = OAuth(
+            credentials,
+            self.store,
+            token_ttl_s=token_ttl_s,
+            jwt_public_key=public_key,
+            org_id=ORG_ID,
+            user_id=USER_ID,
+        )
+        self.records = Records(self.store, self.schema)
+        self.bulk = BulkJobs(
+            self.store, self.schema, self.records, self.faults, self.state_dir / "jobs", USER_ID
+        )
+        self.app = create_app(self)
+        self._server = BackgroundServer(
+            self.app, port=port, ssl_context=tls.server_context(), name="salesforce-emulator"
+        )
+        self._started = False
+
+    @property
+    def instance_url(self) -> str:
+        return self._server.url
+
+    @property
+    def token_url(self) -> str:
+        return self.instance_url + "/services/oauth2/token"
+
+    @property
+    def admin_url(self) -> str:
+        return self.instance_url + "/__admin"
+
+    @property
+    def port(self) -> int:
+        return self._server.port
+
+    def start(self) -> SalesforceEmulator:
+        self.bulk.start()
+        self._server.start()
+        self._started = True
+        return self
+
+    def stop(self) -> None:
+        if self._started:
+            self._server.stop()
+            self.bulk.stop()
+            self._started = False
+        self.store.close()
+
+    def reset(self) -> None:
+        """Wipe records, jobs, counters, faults and cursors; keep schema, credentials and tokens."""
+        self.store.wipe()
+        self.counters.reset()
+        self.faults.clear()
+        self.cursors.clear()
+        for job_dir in (self.state_dir / "jobs").glob("*"):
+            if job_dir.is_dir():
+                for f in job_dir.iterdir():
+                    f.unlink(missing_ok=True)
+                job_dir.rmdir()
+
+    def __enter__(self) -> SalesforceEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
