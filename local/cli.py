@@ -95,6 +95,70 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_local_api(args: argparse.Namespace) -> int:
+    from local.api_server import serve
+    from local.world import read_endpoints, state_dir_from
+
+    return int(serve(read_endpoints(state_dir_from(args.state_dir)), args.port) or 0)
+
+
+def _deployment(args: argparse.Namespace) -> tuple[object, object]:
+    import boto3
+
+    from claimsync.operator import find_deployment
+
+    session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
+    return session, find_deployment(session.client("cloudformation"), args.stack)
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from claimsync.operator import start_sync
+
+    session, deployment = _deployment(args)
+    started = start_sync(
+        session.client("stepfunctions"),  # type: ignore[attr-defined]
+        deployment,  # type: ignore[arg-type]
+        full_sync=args.full,
+        dry_run=args.dry_run,
+    )
+    print(
+        json.dumps({"run_id": started.run_id, "execution_arn": started.execution_arn, "input": started.input})
+    )
+    return 0
+
+
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from claimsync.operator import recent_runs
+
+    session, deployment = _deployment(args)
+    runs = recent_runs(session.client("dynamodb"), deployment, limit=args.limit)  # type: ignore[attr-defined,arg-type]
+    for run in runs:
+        print(json.dumps(run.as_dict()) if args.json else _run_line(run.as_dict()))
+    return 0
+
+
+def _run_line(run: dict[str, object]) -> str:
+    summary = run.get("summary") or {}
+    counts = " ".join(f"{k}={summary[k]}" for k in ("rows_in", "sent", "rejected", "failed") if k in summary)  # type: ignore[operator]
+    extra = f" {run.get('failed_state')}: {run.get('error')}" if run["status"] == "FAILED" else ""
+    return f"{run['run_id']}  {run['status']:<10} {run['started_at']}  {counts}{extra}"
+
+
+def _cmd_failures(args: argparse.Namespace) -> int:
+    from claimsync.operator import OperatorError, run_failures
+
+    session, deployment = _deployment(args)
+    try:
+        reports = run_failures(session.client("s3"), deployment, args.run_id)  # type: ignore[attr-defined,arg-type]
+    except OperatorError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    for name, text in reports.items():
+        print(f"== {name} ==")
+        print(text if text is not None else "(none)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="claimsync", description=__doc__)
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -120,6 +184,33 @@ def build_parser() -> argparse.ArgumentParser:
     sync.add_argument("--json", action="store_true", help="print the summary as one JSON line last")
     sync.add_argument("--state-dir")
     sync.set_defaults(func=_cmd_local_sync)
+
+    api = local_verbs.add_parser(
+        "api", help="serve the CRM API handler on localhost against the local Salesforce"
+    )
+    api.add_argument("--port", type=int, default=8080)
+    api.add_argument("--state-dir")
+    api.set_defaults(func=_cmd_local_api)
+
+    for name, func, text in (
+        ("sync", _cmd_sync, "start one run of the deployed claim sync"),
+        ("runs", _cmd_runs, "list recent runs of the deployed claim sync"),
+        ("failures", _cmd_failures, "print a run's failures.csv and rejects.csv"),
+    ):
+        verb = verbs.add_parser(name, help=text)
+        verb.add_argument("--stack", default="Claimsync-ClaimSync", help="claim-sync stack name")
+        verb.add_argument("--region", help="AWS region (default: the AWS CLI configuration)")
+        verb.set_defaults(func=func)
+        if name == "sync":
+            verb.add_argument("--full", action="store_true", help="resend every valid claim")
+            verb.add_argument(
+                "--dry-run", action="store_true", help="report what would be sent; write nothing"
+            )
+        elif name == "runs":
+            verb.add_argument("--limit", type=int, default=20)
+            verb.add_argument("--json", action="store_true")
+        else:
+            verb.add_argument("run_id")
 
     pre = verbs.add_parser("preview", help="offline: what a sync would send and reject for a report file")
     pre.add_argument("--report-file", required=True, help="a JSON list of row objects or a CSV")

@@ -65,6 +65,7 @@ class LocalWorld:
         self.sf: SalesforceEmulator | None = None
         self.cmd: CollaborateMDEmulator | None = None
         self.aws: Any = None
+        self._saved_env: dict[str, str] | None = None
         self.endpoints: dict[str, Any] = {}
 
     def start(self) -> dict[str, Any]:
@@ -113,6 +114,7 @@ class LocalWorld:
             from local.aws import start_local_aws
             from local.syncworld import MAX_SLEEP_S, TIME_SCALE, deploy_claim_sync, local_settings
 
+            self._saved_env = dict(os.environ)  # the handlers' settings go into os.environ: undone by stop()
             self.aws = start_local_aws(time_scale=TIME_SCALE, max_sleep_s=MAX_SLEEP_S)
             settings = local_settings(str(tls.ca_cert), **o.sync_overrides)
             self.endpoints["aws"] = deploy_claim_sync(self.aws, self.endpoints, settings)
@@ -131,6 +133,10 @@ class LocalWorld:
 
     def stop(self) -> None:
         (self.state_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+        if self._saved_env is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_env)
+            self._saved_env = None
         for server in (self.aws, self.cmd, self.sf):
             if server is not None:
                 server.stop()

@@ -121,3 +121,13 @@ def render_asl(substitutions: dict[str, str], text: str | None = None) -> str:
     for key, value in substitutions.items():
         text = text.replace("${" + key + "}", value)
     return text
+
+
+# ---- CloudWatch metrics (emitted by FinishRun through Powertools; alarms and dashboard read them) -----
+METRIC_NAMESPACE = "claimsync"
+METRIC_SERVICE = "claimsync"  # Powertools' service dimension; the only dimension these metrics carry
+METRIC_PARTIAL_RUNS = "PartialRuns"  # Count, 1 per run that finished PARTIAL
+METRIC_CLAIMS_SENT = "ClaimsSent"  # Count per run
+METRIC_CLAIMS_REJECTED = "ClaimsRejected"  # Count per run
+METRIC_CLAIMS_FAILED = "ClaimsFailed"  # Count per run
+METRIC_SALESFORCE_API_USAGE_PERCENT = "SalesforceApiUsagePercent"  # 100 * used / total (Sforce-Limit-Info)

@@ -12,7 +12,12 @@ same directory finds the same records, tokens, jobs and daily API usage.
 
 from __future__ import annotations
 
+import gzip
+import io
+import json
+import zlib
 from pathlib import Path
+from typing import Any
 
 from local.httpserver import BackgroundServer
 from local.salesforce_emulator import ids
@@ -30,6 +35,43 @@ __all__ = ["DEFAULT_METADATA_DIR", "SalesforceCredentials", "SalesforceEmulator"
 DEFAULT_METADATA_DIR = Path(__file__).resolve().parents[2] / "salesforce"
 ORG_ID = ids.make_id("00D", 1)
 USER_ID = ids.make_id("005", 1)
+
+
+def decompress_requests(app: Any) -> Any:
+    """WSGI middleware: decode ``Content-Encoding: gzip|deflate`` request bodies, as the REST API does.
+
+    A body that does not decode is answered like Salesforce answers a malformed body (400); any
+    other content coding is refused with 415.
+    """
+
+    def middleware(environ: dict[str, Any], start_response: Any) -> Any:
+        coding = environ.get("HTTP_CONTENT_ENCODING", "").strip().lower()
+        if coding in ("", "identity"):
+            return app(environ, start_response)
+        if coding not in ("gzip", "deflate"):
+            return _error(start_response, "415 Unsupported Media Type", "UNSUPPORTED_MEDIA_TYPE", coding)
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(length) if length else b""
+        try:
+            body = gzip.decompress(raw) if coding == "gzip" else zlib.decompress(raw)
+        except (OSError, zlib.error, EOFError):
+            return _error(
+                start_response, "400 Bad Request", "JSON_PARSER_ERROR", "the compressed body is corrupt"
+            )
+        environ = dict(environ, CONTENT_LENGTH=str(len(body)))
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ.pop("HTTP_CONTENT_ENCODING", None)
+        return app(environ, start_response)
+
+    return middleware
+
+
+def _error(start_response: Any, status: str, code: str, message: str) -> list[bytes]:
+    body = json.dumps([{"errorCode": code, "message": message}]).encode()
+    start_response(
+        status, [("Content-Type", "application/json;charset=UTF-8"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
 
 
 class SalesforceEmulator:
@@ -68,7 +110,10 @@ class SalesforceEmulator:
         )
         self.app = create_app(self)
         self._server = BackgroundServer(
-            self.app, port=port, ssl_context=tls.server_context(), name="salesforce-emulator"
+            decompress_requests(self.app),
+            port=port,
+            ssl_context=tls.server_context(),
+            name="salesforce-emulator",
         )
         self._started = False
 

@@ -99,7 +99,10 @@ class World:
 
     # -- running ---------------------------------------------------------------------------------------
     def sync(self, **kwargs: Any) -> dict[str, Any]:
-        return run_sync(self.endpoints, deadline_s=240, **kwargs)
+        checkpoint_before = self.checkpoint()
+        summary = run_sync(self.endpoints, deadline_s=240, **kwargs)
+        summary["_checkpoint_before"] = checkpoint_before
+        return summary
 
     def configure(self, **overrides: Any) -> None:
         apply_settings(
@@ -107,7 +110,12 @@ class World:
         )
 
 
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) - {"msg", "args", "exc_info", "exc_text"}
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) - {
+    "msg",
+    "args",
+    "exc_info",
+    "exc_text",
+}
 
 
 class _Capture(logging.Handler):
@@ -131,7 +139,7 @@ def leaked(text: str, values: set[str]) -> list[str]:
     return sorted(v for v in values if ((v in tokens) if re.fullmatch(r"[\w-]+", v) else (v in text)))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # module, not session: one LocalAws per process (tests/workflow has its own)
 def _world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     state: Path = tmp_path_factory.mktemp("local-world")
     world = LocalWorld(WorldOptions(state_dir=state, claims=0, sync_overrides=TEST_DEFAULTS))
@@ -206,6 +214,14 @@ def assert_invariants(world: World, summary: dict[str, Any], rows: list[dict[str
         else:
             assert summary["succeeded"] == summary["failed"] == 0
     assert world.lock() is None, "the lock must be released whatever happened"
+    if "_checkpoint_before" in summary:  # the checkpoint moves only when a (non-dry) run finishes
+        after = world.checkpoint()
+        if summary["status"] in ("SUCCEEDED", "PARTIAL"):
+            assert after is not None and after["last_run_id"]["S"] == summary["run_id"]
+        else:
+            assert after == summary["_checkpoint_before"], (
+                "a failed, dry or refused run leaves the checkpoint"
+            )
     values = phi_values(rows)
     leaked_logs = leaked("\n".join(world.logs), values)
     assert not leaked_logs, f"claim values in logs: {len(leaked_logs)}"

@@ -292,7 +292,9 @@ def test_unable_to_lock_row_rows_are_retried_and_land(world):
     assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 400 and summary["failed"] == 0
     assert len(world.claims_in_salesforce()) == 400
     kinds = world.sf_counters()["by_kind"]
-    assert kinds["bulk_create_job"] == 1 and kinds.get("composite_upsert", 0) >= 1, "the locked rows were resent"
+    assert kinds["bulk_create_job"] == 1 and kinds.get("composite_upsert", 0) >= 1, (
+        "the locked rows were resent"
+    )
 
 
 def test_rows_failing_past_the_retry_rounds_are_reported_and_resent_next_run(world):

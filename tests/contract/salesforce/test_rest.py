@@ -232,3 +232,28 @@ def test_any_api_version_and_versions_list(clean: Any, http: requests.Session, a
     assert r.status_code == 200
     r = http.get(clean.instance_url + "/services/data/latest/sobjects", headers={"Authorization": token})
     assert r.status_code == 404 and r.json()[0]["errorCode"] == "NOT_FOUND"
+
+
+def test_gzip_and_deflate_request_bodies_are_decoded_like_the_rest_api(clean, token, http):
+    """REST API request compression (Content-Encoding: gzip | deflate); anything else is refused."""
+    import gzip as _gzip
+    import json as _json
+    import zlib as _zlib
+
+    url = f"{clean.instance_url}/services/data/v62.0/sobjects/Account/"
+    http.headers["Authorization"] = f"Bearer {token}"
+    sf_session = http
+    body = _json.dumps({"Name": "Compressed Co"}).encode()
+    for coding, data in (("gzip", _gzip.compress(body)), ("deflate", _zlib.compress(body))):
+        resp = sf_session.post(
+            url, data=data, headers={"Content-Type": "application/json", "Content-Encoding": coding}
+        )
+        assert resp.status_code == 201, resp.text
+    bad = sf_session.post(
+        url, data=b"not gzip", headers={"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    )
+    assert bad.status_code == 400 and bad.json()[0]["errorCode"] == "JSON_PARSER_ERROR"
+    odd = sf_session.post(
+        url, data=body, headers={"Content-Type": "application/json", "Content-Encoding": "br"}
+    )
+    assert odd.status_code == 415

@@ -1,0 +1,31 @@
+"""``make bench``: every benchmark, one after the other; JSON results in bench/results/."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from bench import bulk_upsert, claim_sync, crm_api, synth
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def main() -> int:
+    RESULTS.mkdir(exist_ok=True)
+    steps = [
+        ("Bulk API 2.0 upsert of 100,000 rows into the Salesforce emulator", bulk_upsert.main, ["--rows", "100000"]),
+        ("claim sync: 100k full, 1 % incremental, one-call-per-claim baseline", claim_sync.main,
+         ["--out", str(RESULTS / "claim_sync.json")]),
+        ("CRM API: 1,000 warm requests, session reused vs login per request", crm_api.main, []),
+        ("CDK synth (first and cached), bundle size, handler cold imports", synth.main, []),
+    ]  # fmt: skip
+    for title, func, args in steps:
+        print(f"\n=== {title} ===", flush=True)
+        rc = func(args)
+        if rc:
+            return int(rc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,404 @@
+"""The OpenAPI 3.0 document of the CRM API, built from the handler's registered routes, the operation
+table below and the objects' field rules (``claimsync.crm.objects``).
+
+``handlers.crm_api`` passes the routes its resolver registered; a route without an entry in
+``OPERATIONS`` (or an entry without a route) is an error, so the document cannot silently miss an
+endpoint. ``python -m handlers.crm_api --openapi > docs/openapi.json`` regenerates the committed copy
+and a test fails when that copy is stale.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from claimsync.crm.errors import ERROR_CODES
+from claimsync.crm.objects import (
+    ACCOUNT,
+    CONTACT,
+    DATE_PATTERN,
+    EMAIL_PATTERN,
+    OPPORTUNITY,
+    FieldRule,
+    ObjectSpec,
+)
+from claimsync.crm.routes import ROUTES, Route
+
+OPENAPI_VERSION = "3.0.3"
+API_VERSION = "1.0.0"
+
+
+def _id_pattern(key_prefix: str) -> str:
+    return f"^{key_prefix}[0-9A-Za-z]{{12}}([0-9A-Za-z]{{3}})?$"
+
+
+@dataclass(frozen=True)
+class Operation:
+    operation_id: str
+    summary: str
+    tag: str
+    status: int  # success status
+    data: str  # component schema of the envelope's ``data``
+    request: str | None = None  # component schema of the JSON body
+    id_param: tuple[str, str] | None = None  # (path parameter, key prefix)
+    description: str = ""
+
+
+def _crud(plural: str, singular: str, spec: ObjectSpec, param: str) -> dict[Route, Operation]:
+    base, item = f"/{plural}", f"/{plural}/{{{param}}}"
+    name = spec.sobject
+    idp = (param, spec.key_prefix)
+    return {
+        Route("POST", base): Operation(
+            f"create{name}", f"Create an {name}" if name[0] in "AO" else f"Create a {name}", plural,
+            201, f"{name}Created", request=f"{name}Create",
+        ),
+        Route("GET", item): Operation(
+            f"get{name}", f"Read one {singular}", plural, 200, f"{name}Record", id_param=idp
+        ),
+        Route("PATCH", item): Operation(
+            f"update{name}", f"Update the given fields of one {singular}", plural, 200, "RecordUpdated",
+            request=f"{name}Update", id_param=idp,
+        ),
+        Route("DELETE", item): Operation(
+            f"delete{name}", f"Delete one {singular}", plural, 200, "RecordDeleted", id_param=idp
+        ),
+    }  # fmt: skip
+
+
+OPERATIONS: dict[Route, Operation] = {
+    **_crud("accounts", "account", ACCOUNT, "account_id"),
+    **_crud("contacts", "contact", CONTACT, "contact_id"),
+    **_crud("opportunities", "opportunity", OPPORTUNITY, "opportunity_id"),
+    Route("POST", "/query"): Operation(
+        "query",
+        "Run a read-only SOQL query, one page at a time",
+        "query",
+        200,
+        "QueryResult",
+        request="QueryRequest",
+        description=(
+            "One SELECT on an allowed object (default Account, Contact, Opportunity), with a LIMIT of at"
+            " most the configured maximum (added when absent). Results come in pages of up to 2,000"
+            " records; pass `next` back (alone) for the following page."
+        ),
+    ),
+    Route("POST", "/batch/accounts"): Operation(
+        "batchCreateAccounts",
+        "Create many Accounts; each record succeeds or fails on its own",
+        "accounts",
+        201,
+        "BatchResult",
+        request="AccountBatch",
+        description=(
+            "Each record is validated like POST /accounts; invalid ones are reported and not sent. Valid"
+            " ones are created through sObject Collections, 200 per call. Results are in input order. A"
+            " batch larger than the configured maximum (default 1000) is refused with 413."
+        ),
+    ),
+    Route("GET", "/health"): Operation(
+        "health",
+        "Liveness and Salesforce connectivity; always 200",
+        "health",
+        200,
+        "Health",
+    ),
+}
+
+_ERROR_STATUSES = {
+    400: "Bad input: MISSING_PARAMETERS, INVALID_JSON, VALIDATION_ERROR, INVALID_ID or QUERY_ERROR",
+    404: "NOT_FOUND: no such record",
+    413: "PAYLOAD_TOO_LARGE: the body or the batch is larger than allowed",
+    429: "RATE_LIMITED: Salesforce's API allocation is exhausted; retry after Retry-After seconds",
+    500: "INTERNAL_ERROR: an unexpected error in this API (no details are returned)",
+    502: "UPSTREAM_ERROR or AUTH_ERROR: Salesforce failed, timed out, or refused this API's credentials",
+}
+
+
+def _error_statuses(op: Operation) -> list[int]:
+    if op.operation_id == "health":
+        return []
+    statuses = [400] if op.request or op.id_param else []
+    if op.id_param:
+        statuses.append(404)
+    if op.request:
+        statuses.append(413)
+    return [*statuses, 429, 500, 502]
+
+
+# -- schemas ---------------------------------------------------------------------------------------
+
+
+def _field_schema(rule: FieldRule, *, nullable: bool) -> dict[str, Any]:
+    s: dict[str, Any]
+    if rule.kind == "text":
+        s = {"type": "string", "maxLength": rule.max_length}
+    elif rule.kind == "email":
+        s = {"type": "string", "maxLength": rule.max_length, "pattern": EMAIL_PATTERN}
+    elif rule.kind == "date":
+        s = {"type": "string", "format": "date", "pattern": DATE_PATTERN}
+    elif rule.kind == "choice":
+        s = {"type": "string", "enum": list(rule.choices)}
+    elif rule.kind == "reference":
+        s = {"type": "string", "pattern": _id_pattern(rule.reference_prefix)}
+    else:
+        s = {"type": "number" if rule.kind == "number" else "integer"}
+        if rule.minimum is not None:
+            s["minimum"] = rule.minimum
+        if rule.maximum is not None:
+            s["maximum"] = rule.maximum
+    if rule.description:
+        s["description"] = rule.description
+    if nullable:
+        s["nullable"] = True
+    return s
+
+
+def _object_schemas(spec: ObjectSpec) -> dict[str, Any]:
+    name = spec.sobject
+    create_props = {}
+    for f in spec.fields:
+        schema = _field_schema(f, nullable=f.name not in spec.required)
+        if f.name in spec.required and f.kind == "text":
+            schema["minLength"] = 1
+        create_props[f.name] = schema
+    update_props = {f.name: _field_schema(f, nullable=f.name not in spec.required) for f in spec.fields}
+    record_props: dict[str, Any] = {"Id": {"type": "string", "pattern": _id_pattern(spec.key_prefix)}}
+    for f in spec.fields:
+        loose = {"number": "number", "integer": "integer"}.get(f.kind, "string")
+        record_props[f.name] = {"type": loose, "nullable": True}
+    for extra in spec.read_only:
+        record_props[extra] = {"type": "string", "nullable": True}
+    for stamp in ("CreatedDate", "LastModifiedDate"):
+        record_props[stamp] = {"type": "string", "nullable": True}
+    return {
+        f"{name}Create": {
+            "type": "object",
+            "properties": create_props,
+            "required": list(spec.required),
+            "additionalProperties": False,
+        },
+        f"{name}Update": {
+            "type": "object",
+            "description": "Only the fields given are changed; null clears an optional field.",
+            "properties": update_props,
+            "minProperties": 1,
+            "additionalProperties": False,
+        },
+        f"{name}Record": {
+            "type": "object",
+            "properties": record_props,
+            "required": ["Id"],
+        },
+    }
+
+
+def _obj(props: dict[str, Any], required: Iterable[str] | None = None, **extra: Any) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": props,
+        "required": list(props) if required is None else list(required),
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+_STR = {"type": "string"}
+_RECORD_ID = {"type": "string", "minLength": 18, "maxLength": 18}
+
+
+def _schemas() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for spec in (ACCOUNT, CONTACT, OPPORTUNITY):
+        schemas.update(_object_schemas(spec))
+    schemas.update(
+        {
+            "AccountCreated": _obj({"record_id": _RECORD_ID, "account_name": _STR}),
+            "ContactCreated": _obj({"record_id": _RECORD_ID, "contact_name": _STR}),
+            "OpportunityCreated": _obj(
+                {"record_id": _RECORD_ID, "opportunity_name": _STR, "amount": {"type": "number", "nullable": True}}
+            ),
+            "RecordUpdated": _obj({"record_id": _RECORD_ID, "status": {"type": "string", "enum": ["updated"]}}),
+            "RecordDeleted": _obj({"record_id": _RECORD_ID, "status": {"type": "string", "enum": ["deleted"]}}),
+            "QueryRequest": _obj(
+                {
+                    "soql": {"type": "string", "description": "SELECT ... FROM <allowed object> ..."},
+                    "next": {"type": "string", "description": "the cursor a previous page returned"},
+                },
+                required=[],
+                minProperties=1,
+            ),
+            "QueryResult": _obj(
+                {
+                    "total_size": {"type": "integer", "minimum": 0},
+                    "done": {"type": "boolean"},
+                    "records": {"type": "array", "items": {"type": "object"}},
+                    "next": {"type": "string", "description": "present when more pages follow"},
+                },
+                required=["total_size", "done", "records"],
+            ),
+            "AccountBatch": {"type": "array", "items": {"$ref": "#/components/schemas/AccountCreate"}, "minItems": 1},
+            "BatchItemResult": _obj(
+                {
+                    "success": {"type": "boolean"},
+                    "record_id": {**_RECORD_ID, "nullable": True},
+                    "error": {"type": "string", "nullable": True},
+                }
+            ),
+            "BatchResult": _obj(
+                {
+                    "total": {"type": "integer", "minimum": 0},
+                    "successful": {"type": "integer", "minimum": 0},
+                    "failed": {"type": "integer", "minimum": 0},
+                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/BatchItemResult"}},
+                }
+            ),
+            "Health": _obj(
+                {
+                    "status": {"type": "string", "enum": ["healthy", "degraded"]},
+                    "salesforce_connected": {"type": "boolean"},
+                    "function": _STR,
+                    "version": _STR,
+                }
+            ),
+            "Error": _obj(
+                {
+                    "success": {"type": "boolean", "enum": [False]},
+                    "error": {"type": "string", "description": "human-readable message"},
+                    "error_code": {"type": "string", "enum": list(ERROR_CODES)},
+                    "timestamp": {"type": "string", "format": "date-time"},
+                }
+            ),
+        }
+    )  # fmt: skip
+    return schemas
+
+
+def _success(data: str) -> dict[str, Any]:
+    return _obj(
+        {
+            "success": {"type": "boolean", "enum": [True]},
+            "data": {"$ref": f"#/components/schemas/{data}"},
+            "timestamp": {"type": "string", "format": "date-time"},
+        }
+    )
+
+
+def _operation(route: Route, op: Operation) -> dict[str, Any]:
+    doc: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
+    if op.description:
+        doc["description"] = op.description
+    if op.id_param:
+        param, prefix = op.id_param
+        doc["parameters"] = [
+            {
+                "name": param,
+                "in": "path",
+                "required": True,
+                "description": f"15- or 18-character record id (prefix {prefix}; the 18-character"
+                " checksum is verified)",
+                "schema": {"type": "string", "pattern": _id_pattern(prefix)},
+            }
+        ]
+    if op.request:
+        doc["requestBody"] = {
+            "required": True,
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{op.request}"}}},
+        }
+    success: dict[str, Any] = {
+        "description": "success",
+        "content": {"application/json": {"schema": _success(op.data)}},
+    }
+    links = _links(route)
+    if links:
+        success["links"] = links
+    responses: dict[str, Any] = {str(op.status): success}
+    for status in _error_statuses(op):
+        response: dict[str, Any] = {"$ref": f"#/components/responses/E{status}"}
+        responses[str(status)] = response
+    doc["responses"] = responses
+    return doc
+
+
+def _links(route: Route) -> dict[str, Any]:
+    """From a create to the operations on the created record (lets generated tests chain calls)."""
+    if route.method != "POST":
+        return {}
+    links = {}
+    for other, op in OPERATIONS.items():
+        if op.id_param and other.path.startswith(route.path + "/"):
+            links[op.operation_id] = {
+                "operationId": op.operation_id,
+                "parameters": {op.id_param[0]: "$response.body#/data/record_id"},
+            }
+    return links
+
+
+def _error_responses() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status, description in _ERROR_STATUSES.items():
+        response: dict[str, Any] = {
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        if status == 429:
+            response["headers"] = {
+                "Retry-After": {
+                    "description": "seconds to wait",
+                    "required": True,
+                    "schema": {"type": "integer"},
+                }
+            }
+        out[f"E{status}"] = response
+    return out
+
+
+def build_openapi(routes: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """The OpenAPI document for ``routes`` ((method, API Gateway path) pairs)."""
+    wanted = {Route(m.upper(), p) for m, p in routes}
+    missing = wanted - set(OPERATIONS)
+    unrouted = set(OPERATIONS) - wanted
+    if missing or unrouted:
+        raise ValueError(f"routes without an operation: {sorted(map(str, missing))}; "
+                         f"operations without a route: {sorted(map(str, unrouted))}")  # fmt: skip
+    paths: dict[str, dict[str, Any]] = {}
+    for route in ROUTES:  # document order: the contract's order
+        if route in wanted:
+            paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, OPERATIONS[route])
+    return {
+        "openapi": OPENAPI_VERSION,
+        "info": {
+            "title": "claimsync CRM API",
+            "version": API_VERSION,
+            "description": (
+                "Create, read, update and delete Salesforce Accounts, Contacts and Opportunities, run"
+                " read-only SOQL, batch-create Accounts. Every response body is an envelope:"
+                ' {"success": true, "data", "timestamp"} or {"success": false, "error", "error_code",'
+                ' "timestamp"}. An unknown path answers 404 NOT_FOUND, a known path with another method'
+                " 405 METHOD_NOT_ALLOWED with an Allow header. See docs/crm-api.md."
+            ),
+        },
+        "tags": [{"name": t} for t in ("accounts", "contacts", "opportunities", "query", "health")],
+        "security": [{"sigv4": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "sigv4": {
+                    "type": "apiKey",
+                    "name": "Authorization",
+                    "in": "header",
+                    "description": "AWS Signature Version 4 (API Gateway IAM authorization)",
+                    "x-amazon-apigateway-authtype": "awsSigv4",
+                }
+            },
+            "schemas": _schemas(),
+            "responses": _error_responses(),
+        },
+    }
+
+
+def render(document: dict[str, Any]) -> str:
+    """The text committed as docs/openapi.json."""
+    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,171 @@
+"""What the CRM API does, over an injected ``SalesforceGateway``: plain values in, plain values out.
+
+Every function validates its input first (``claimsync.crm.errors``) and only then calls
+Salesforce; Salesforce's failures propagate as ``claimsync.salesforce.SalesforceError`` subclasses
+for the edge to map. Nothing here knows about Lambda, API Gateway or HTTP statuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from claimsync.crm.body import require_object
+from claimsync.crm.errors import (
+    CrmError,
+    MissingParameters,
+    PayloadTooLarge,
+    ValidationFailed,
+)
+from claimsync.crm.ids import normalize_id
+from claimsync.crm.objects import ObjectSpec, validate_fields
+from claimsync.crm.soql import QueryPolicy, decode_cursor, encode_cursor, guard_soql, strip_attributes
+from claimsync.salesforce import COLLECTION_LIMIT, SalesforceError, SalesforceGateway
+
+# -- records ---------------------------------------------------------------------------------------
+
+
+def create_record(gw: SalesforceGateway, spec: ObjectSpec, body: Any) -> tuple[str, dict[str, Any]]:
+    """Create a record; returns its 18-character id and the fields sent."""
+    values = validate_fields(spec, require_object(body), partial=False)
+    return gw.create(spec.sobject, values), values
+
+
+def get_record(gw: SalesforceGateway, spec: ObjectSpec, raw_id: str) -> dict[str, Any]:
+    record_id = normalize_id(raw_id, spec.key_prefix)
+    record = gw.get(spec.sobject, record_id, list(spec.readable_fields))
+    record.pop("attributes", None)
+    return record
+
+
+def update_record(gw: SalesforceGateway, spec: ObjectSpec, raw_id: str, body: Any) -> str:
+    """Update only the given fields; returns the 18-character id."""
+    record_id = normalize_id(raw_id, spec.key_prefix)
+    values = validate_fields(spec, require_object(body), partial=True)
+    gw.update(spec.sobject, record_id, values)
+    return record_id
+
+
+def delete_record(gw: SalesforceGateway, spec: ObjectSpec, raw_id: str) -> str:
+    record_id = normalize_id(raw_id, spec.key_prefix)
+    gw.delete(spec.sobject, record_id)
+    return record_id
+
+
+# -- SOQL ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueryPage:
+    total_size: int
+    done: bool
+    records: list[Any]
+    next: str | None  # opaque cursor for the following page
+
+
+def run_query(gw: SalesforceGateway, policy: QueryPolicy, body: Any) -> QueryPage:
+    """``{"soql": "SELECT ..."}`` for the first page, ``{"next": cursor}`` for the following ones."""
+    request = require_object(body)
+    unknown = sorted(set(request) - {"soql", "next"})
+    if unknown:
+        raise ValidationFailed(f"unknown parameters {unknown}; accepted: ['soql', 'next']", unknown)
+    soql, cursor = request.get("soql"), request.get("next")
+    if soql is not None and not isinstance(soql, str):
+        raise ValidationFailed("soql must be a string", ["soql"])
+    if cursor is not None:
+        page = gw.query_page(next_url=decode_cursor(cursor))
+    else:
+        if soql is None or not soql.strip():
+            raise MissingParameters("soql is required: a SOQL SELECT query")
+        page = gw.query_page(guard_soql(soql, policy))
+    next_url = page.get("nextRecordsUrl")
+    done = bool(page.get("done", True))
+    return QueryPage(
+        total_size=int(page.get("totalSize", 0)),
+        done=done,
+        records=strip_attributes(page.get("records", [])),
+        next=encode_cursor(next_url) if next_url and not done else None,
+    )
+
+
+# -- batch -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    success: bool
+    record_id: str | None = None
+    error: str | None = None  # for the caller who sent the record: may echo its values
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    results: list[ItemResult]
+
+    @property
+    def total(self) -> int:
+        return len(self.results)
+
+    @property
+    def successful(self) -> int:
+        return sum(r.success for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return self.total - self.successful
+
+
+def batch_create(gw: SalesforceGateway, spec: ObjectSpec, body: Any, *, max_records: int) -> BatchResult:
+    """Validate each record like a create, send the valid ones through sObject Collections (≤200 per
+    call), and report every record's outcome in input order.
+
+    If Salesforce fails a whole call before any record was created, the error propagates (the caller
+    may simply retry). After some records were created, the records not yet created are reported as
+    failed instead, so the caller learns which ones exist.
+    """
+    if not isinstance(body, list):
+        raise ValidationFailed("the request body must be a JSON list of records")
+    if not body:
+        raise MissingParameters("the list of records is empty")
+    if len(body) > max_records:
+        raise PayloadTooLarge(f"a batch may hold at most {max_records} records")
+
+    results: list[ItemResult | None] = [None] * len(body)
+    valid: list[tuple[int, dict[str, Any]]] = []
+    for i, item in enumerate(body):
+        try:
+            valid.append((i, validate_fields(spec, require_object(item, "a record"), partial=False)))
+        except CrmError as exc:
+            results[i] = ItemResult(False, error=f"VALIDATION_ERROR: {exc}")
+
+    created = 0
+    for start in range(0, len(valid), COLLECTION_LIMIT):
+        chunk = valid[start : start + COLLECTION_LIMIT]
+        try:
+            outcomes = gw.collections_create(spec.sobject, [values for _, values in chunk])
+        except SalesforceError as exc:
+            if created == 0:
+                raise
+            for i, _ in valid[start:]:
+                results[i] = ItemResult(False, error=f"{exc.code}: not sent, Salesforce failed the call")
+            break
+        for (i, _), outcome in zip(chunk, outcomes, strict=True):
+            if outcome.success:
+                created += 1
+                results[i] = ItemResult(True, record_id=outcome.id)
+            else:
+                message = f": {outcome.error_detail}" if outcome.error_detail else ""
+                results[i] = ItemResult(False, error=f"{outcome.error_code or 'UNKNOWN_ERROR'}{message}")
+    return BatchResult([r if r is not None else ItemResult(False, error="INTERNAL_ERROR") for r in results])
+
+
+# -- health ----------------------------------------------------------------------------------------
+
+
+def salesforce_connected(gw: SalesforceGateway) -> bool:
+    """True when an authenticated call succeeds (``/limits``: one cheap API call)."""
+    try:
+        gw.limits()
+    except SalesforceError:
+        return False
+    return True

@@ -1,0 +1,207 @@
+"""The deployment settings, read once from ``cdk.json`` context into one typed, validated object.
+
+Every key is a flat context key, so any of them can be overridden on the command line
+(``npx cdk deploy -c schedule_expression="cron(0 5 * * ? *)"``); values given on the command line
+arrive as strings and are converted here. Unknown keys are not silently ignored where they matter:
+``sync`` and ``crm_environment`` are checked against what the Lambda code understands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from claimsync.config import ConfigError, SyncSettings
+
+# Retention values CloudWatch Logs accepts (days).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192)
+# SyncSettings fields the stack fills itself (resource names) or that only the local world uses.
+_STACK_OWNED = frozenset({"bucket", "table", "salesforce_secret_id", "collaboratemd_secret_id", "ca_bundle"})
+SYNC_OVERRIDABLE = tuple(f.name for f in fields(SyncSettings) if f.name not in _STACK_OWNED)
+
+
+class InfraConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class InfraConfig:
+    # Naming and environment (account/region empty: an environment-agnostic synth).
+    stack_prefix: str = "Claimsync"
+    account: str = ""
+    region: str = ""
+    # EventBridge Scheduler.
+    schedule_enabled: bool = True
+    schedule_expression: str = "cron(0 6 * * ? *)"
+    schedule_timezone: str = "America/New_York"
+    schedule_retry_attempts: int = 2
+    schedule_max_event_age_seconds: int = 3600
+    # Lambda code settings of the claim sync (SyncSettings field -> value); the rest keep defaults.
+    sync: Mapping[str, Any] = field(default_factory=dict)
+    # S3 lifecycle (days).
+    runs_expiry_days: int = 7
+    reports_expiry_days: int = 30
+    snapshots_expiry_days: int = 35
+    noncurrent_expiry_days: int = 1
+    # Logs and alarms.
+    log_retention_days: int = 90
+    alarm_email: str = ""
+    salesforce_api_usage_alarm_percent: int = 80
+    # Lambda.
+    lambda_python_version: str = "3.12"
+    lambda_architecture: str = "arm64"
+    reserved_concurrency: bool = True
+    # CRM API.
+    api_auth: str = "iam"  # "iam" | "api_key"
+    api_throttle_rate: float = 20.0
+    api_throttle_burst: int = 40
+    api_quota_per_day: int = 10000  # api_key mode only: the usage plan's quota
+    api_cors_origins: tuple[str, ...] = ()
+    api_manage_cloudwatch_role: bool = True
+    crm_environment: Mapping[str, str] = field(default_factory=dict)
+    crm_reserved_concurrency: int = 20
+
+    # ---- reading ------------------------------------------------------------------------------
+    @classmethod
+    def from_context(cls, get: Callable[[str], Any]) -> InfraConfig:
+        """Build from a context lookup (``app.node.try_get_context``); absent keys keep defaults."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            raw = get(f.name)
+            if raw is None:
+                continue
+            values[f.name] = _convert(f.name, f.type, raw)
+        config = cls(**values)
+        config.validate()
+        return config
+
+    # ---- validation ---------------------------------------------------------------------------
+    def validate(self) -> None:
+        problems: list[str] = []
+
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                problems.append(message)
+
+        check(
+            bool(re.fullmatch(r"[A-Za-z][A-Za-z0-9-]{0,30}", self.stack_prefix)),
+            "stack_prefix: letters, digits, '-'",
+        )
+        check(
+            bool(re.fullmatch(r"(cron|rate|at)\(.+\)", self.schedule_expression)),
+            "schedule_expression must be cron(...), rate(...) or at(...)",
+        )
+        check(
+            bool(self.schedule_timezone), "schedule_timezone is required (IANA name, e.g. America/New_York)"
+        )
+        check(0 <= self.schedule_retry_attempts <= 185, "schedule_retry_attempts must be 0..185")
+        check(60 <= self.schedule_max_event_age_seconds <= 86400, "schedule_max_event_age_seconds: 60..86400")
+        for name in (
+            "runs_expiry_days",
+            "reports_expiry_days",
+            "snapshots_expiry_days",
+            "noncurrent_expiry_days",
+        ):
+            check(getattr(self, name) >= 1, f"{name} must be >= 1")
+        check(
+            self.snapshots_expiry_days > self.runs_expiry_days,
+            "snapshots_expiry_days must exceed runs_expiry_days (a snapshot must outlive any schedule gap)",
+        )
+        check(
+            self.log_retention_days in LOG_RETENTION_DAYS,
+            f"log_retention_days must be one of {LOG_RETENTION_DAYS}",
+        )
+        check(
+            not self.alarm_email or bool(re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", self.alarm_email)),
+            "alarm_email is not an e-mail address",
+        )
+        check(
+            1 <= self.salesforce_api_usage_alarm_percent <= 100, "salesforce_api_usage_alarm_percent: 1..100"
+        )
+        check(self.lambda_python_version in ("3.12", "3.13"), "lambda_python_version must be 3.12 or 3.13")
+        check(self.lambda_architecture in ("arm64", "x86_64"), "lambda_architecture must be arm64 or x86_64")
+        check(self.api_auth in ("iam", "api_key"), "api_auth must be 'iam' or 'api_key'")
+        check(self.api_throttle_rate > 0 and self.api_throttle_burst > 0, "api throttling must be positive")
+        check(self.api_quota_per_day > 0, "api_quota_per_day must be positive")
+        check(self.crm_reserved_concurrency >= 1, "crm_reserved_concurrency must be >= 1")
+        unknown = sorted(set(self.sync) - set(SYNC_OVERRIDABLE))
+        check(not unknown, f"sync: unknown settings {unknown}; allowed: {list(SYNC_OVERRIDABLE)}")
+        bad_env = sorted(k for k in self.crm_environment if not re.fullmatch(r"CRM_[A-Z0-9_]+", k))
+        check(not bad_env, f"crm_environment keys must look like CRM_NAME: {bad_env}")
+        if not unknown:
+            try:
+                placeholder = "validation-only"
+                self.sync_settings(
+                    bucket=placeholder,
+                    table=placeholder,
+                    salesforce_secret_id=placeholder,
+                    collaboratemd_secret_id=placeholder,
+                )
+            except (ConfigError, ValueError, TypeError) as exc:
+                problems.append(f"sync: {exc}")
+        if problems:
+            raise InfraConfigError("invalid cdk.json context: " + "; ".join(problems))
+
+    # ---- derived values -----------------------------------------------------------------------
+    def sync_settings(
+        self, *, bucket: str, table: str, salesforce_secret_id: str, collaboratemd_secret_id: str
+    ) -> SyncSettings:
+        """The Lambda settings of the claim sync, with the stack's resource names filled in."""
+        types = {f.name: f.type for f in fields(SyncSettings)}
+        overrides = {k: _convert(f"sync.{k}", types[k], v) for k, v in self.sync.items()}
+        settings = SyncSettings(
+            bucket=bucket,
+            table=table,
+            salesforce_secret_id=salesforce_secret_id,
+            collaboratemd_secret_id=collaboratemd_secret_id,
+            **overrides,
+        )
+        settings.validate()
+        return settings
+
+    @property
+    def salesforce_api_version(self) -> str:
+        return str(self.sync.get("salesforce_api_version", SyncSettings.salesforce_api_version))
+
+    @property
+    def pip_architecture(self) -> str:
+        return {"arm64": "aarch64", "x86_64": "x86_64"}[self.lambda_architecture]
+
+    def stack_name(self, part: str) -> str:
+        return f"{self.stack_prefix}-{part}"
+
+
+def _convert(name: str, type_name: object, raw: Any) -> Any:
+    """Context values from cdk.json keep their JSON type; from ``-c key=value`` they are strings."""
+    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
+    try:
+        if kind == "bool":
+            if isinstance(raw, bool):
+                return raw
+            if str(raw).lower() in ("true", "1", "yes"):
+                return True
+            if str(raw).lower() in ("false", "0", "no"):
+                return False
+            raise ValueError(raw)
+        if kind == "int":
+            if isinstance(raw, bool):
+                raise ValueError(raw)
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+        if kind.startswith("Mapping"):
+            value = json.loads(raw) if isinstance(raw, str) else raw
+            if not isinstance(value, dict):
+                raise ValueError(raw)
+            return {str(k): v if "Any" in kind else str(v) for k, v in value.items()}
+        if kind.startswith("tuple"):
+            value = json.loads(raw) if isinstance(raw, str) and raw.startswith("[") else raw
+            if isinstance(value, str):
+                value = [v for v in value.split(",") if v]
+            return tuple(str(v) for v in value)
+        return str(raw)
+    except (ValueError, TypeError, json.JSONDecodeError) as exc:
+        raise InfraConfigError(f"context key {name!r}: cannot read {raw!r} as {kind}") from exc

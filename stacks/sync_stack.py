@@ -1,0 +1,116 @@
+"""Claim-sync stack: staging bucket and sync table -> Lambda steps -> state machine <- schedule; alarms.
+
+Reads like the diagram in docs/architecture: storage first, then the functions that use it, the
+state machine that runs them, the schedule that starts it, and what watches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import aws_cdk as cdk
+from constructs import Construct
+
+from claimsync import layout
+from claimsync.config import settings_to_env
+from claimsync.operator import (  # what the operator CLI reads
+    OUTPUT_BUCKET,
+    OUTPUT_STATE_MACHINE,
+    OUTPUT_TABLE,
+)
+from stacks import metrics
+from stacks.config import InfraConfig
+from stacks.functions import LambdaDefaults, ProjectFunction
+from stacks.monitoring import SyncMonitoring
+from stacks.schedule import SyncSchedule
+from stacks.shared_stack import SharedStack
+from stacks.staging_bucket import StagingBucket
+from stacks.state_machine import ClaimSyncStateMachine
+from stacks.sync_table import SyncTable
+
+# Handlers that call claimsync.staging (S3); the others never touch the bucket. Checked by
+# tests/infra against the handler sources.
+STAGING_FUNCTIONS = frozenset(
+    {"CheckReport", "LoadPayors", "TransformPage", "StartUpload", "CheckUpload", "FinishRun"}
+)
+# Reserved concurrency per function: one run at a time (the lock), TransformPage inside the
+# Map (MaxConcurrency 8 in the ASL) plus headroom for retries.
+RESERVED_CONCURRENCY = {"TransformPage": 10}
+DEFAULT_RESERVED_CONCURRENCY = 2
+
+
+def powertools_environment() -> dict[str, str]:
+    return {
+        "POWERTOOLS_SERVICE_NAME": metrics.SERVICE,
+        "POWERTOOLS_METRICS_NAMESPACE": metrics.NAMESPACE,
+    }
+
+
+class ClaimSyncStack(cdk.Stack):
+    def __init__(
+        self, scope: Construct, construct_id: str, *, config: InfraConfig, shared: SharedStack, **kwargs: Any
+    ) -> None:
+        super().__init__(
+            scope, construct_id, description="claimsync: CollaborateMD claims -> Salesforce", **kwargs
+        )
+        key = shared.key
+        staging = StagingBucket(self, "Staging", key=key, config=config)
+        state = SyncTable(self, "SyncState", key=key)
+
+        settings = config.sync_settings(
+            bucket=staging.bucket.bucket_name,
+            table=state.table.table_name,
+            salesforce_secret_id=shared.secrets.salesforce.secret_arn,
+            collaboratemd_secret_id=shared.secrets.collaboratemd.secret_arn,
+        )
+        environment = {**settings_to_env(settings), **powertools_environment()}
+        defaults = LambdaDefaults.from_config(config, key)
+        self.functions: dict[str, ProjectFunction] = {}
+        for spec in layout.SYNC_FUNCTIONS:
+            fn = ProjectFunction(
+                self,
+                spec.name,
+                defaults=defaults,
+                handler=spec.handler,
+                description=f"claimsync {spec.name} step ({spec.handler})",
+                memory_mb=spec.memory_mb,
+                timeout=cdk.Duration.seconds(spec.timeout_s),
+                environment=environment,
+                reserved_concurrency=RESERVED_CONCURRENCY.get(spec.name, DEFAULT_RESERVED_CONCURRENCY),
+            )
+            if spec.name in STAGING_FUNCTIONS:
+                staging.grant_staging(fn.function)
+            if spec.salesforce:
+                shared.secrets.grant_read(shared.secrets.salesforce, fn.function)
+            if spec.collaboratemd:
+                shared.secrets.grant_read(shared.secrets.collaboratemd, fn.function)
+            self.functions[spec.name] = fn
+
+        lambdas = {name: fn.function for name, fn in self.functions.items()}
+        self.machine = ClaimSyncStateMachine(
+            self,
+            "ClaimSync",
+            name=f"{config.stack_prefix}-claim-sync",
+            functions=lambdas,
+            table=state.table,
+            key=key,
+            log_retention=defaults.log_retention,
+        )
+        self.schedule = SyncSchedule(
+            self, "Schedule", state_machine=self.machine.state_machine, config=config
+        )
+        self.monitoring = SyncMonitoring(
+            self,
+            "Monitoring",
+            state_machine=self.machine.state_machine,
+            functions=lambdas,
+            topic=shared.alarm_topic,
+            config=config,
+            dashboard_name=f"{config.stack_prefix}-claim-sync",
+        )
+        self.staging = staging
+        self.state = state
+
+        cdk.CfnOutput(self, OUTPUT_STATE_MACHINE, value=self.machine.state_machine.state_machine_arn)
+        cdk.CfnOutput(self, OUTPUT_BUCKET, value=staging.bucket.bucket_name)
+        cdk.CfnOutput(self, OUTPUT_TABLE, value=state.table.table_name)

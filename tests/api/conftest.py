@@ -1,0 +1,145 @@
+"""The CRM API through real HTTP: the Salesforce emulator and ``ApiServer`` (the real Lambda handler
+behind a local HTTP server), started once per session in temporary directories and reset before
+every test that uses ``api``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pytest
+import requests
+
+from claimsync.crm import CrmSettings, QueryPolicy
+from claimsync.salesforce import SalesforceGateway
+from handlers import crm_api
+from local.api_server import ApiServer
+from local.salesforce_emulator.server import SalesforceCredentials, SalesforceEmulator
+from local.tls import ensure_tls
+from local.world import salesforce_gateway
+
+# Small limits so that the tests can reach them cheaply.
+TEST_SETTINGS = replace(
+    CrmSettings(),
+    max_body_bytes=256 * 1024,
+    query=QueryPolicy(max_limit=2500),
+    batch_max=500,
+    retry_after_s=30,
+    function_name="claimsync-crm-api-test",
+    function_version="7",
+)
+
+
+@dataclass
+class Api:
+    url: str
+    endpoints: dict[str, Any]
+    server: ApiServer
+    http: requests.Session
+
+    def call(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        kwargs.setdefault("timeout", 60)
+        return self.http.request(method, self.url + path, **kwargs)
+
+    def get(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.call("GET", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.call("POST", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.call("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> requests.Response:
+        return self.call("DELETE", path, **kwargs)
+
+    # -- the emulator's admin interface ----------------------------------------------------------------
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        sf = self.endpoints["salesforce"]
+        resp = requests.request(method, sf["admin_url"] + path, verify=sf["ca_cert"], timeout=60, **kwargs)
+        assert resp.status_code < 300, (path, resp.status_code, resp.text[:300])
+        return resp.json()
+
+    def sf_counters(self) -> dict[str, Any]:
+        counters: dict[str, Any] = self.admin("GET", "/counters")
+        return counters
+
+    @property
+    def gateway(self) -> SalesforceGateway:
+        """The gateway the handler uses (one per process, like a warm Lambda)."""
+        return self.server.gateway
+
+    def seed_gateway(self) -> SalesforceGateway:
+        """A separate gateway for arranging data, so the handler's counters stay its own."""
+        return salesforce_gateway(self.endpoints)
+
+
+@pytest.fixture(scope="session")
+def endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    state = tmp_path_factory.mktemp("crm-api")
+    tls = ensure_tls(state / "tls")
+    creds = SalesforceCredentials.generate()
+    emulator = SalesforceEmulator(state / "salesforce", tls, creds).start()
+    yield {
+        "state_dir": str(state),
+        "salesforce": {
+            "instance_url": emulator.instance_url,
+            "token_url": emulator.token_url,
+            "username": creds.username,
+            "password": creds.password,
+            "security_token": creds.security_token,
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "ca_cert": str(tls.ca_cert),
+            "api_version": "62.0",
+            "admin_url": emulator.admin_url,
+        },
+    }
+    emulator.stop()
+
+
+@pytest.fixture(scope="session")
+def api_server(endpoints: dict[str, Any]) -> Iterator[ApiServer]:
+    server = ApiServer(
+        endpoints,
+        settings=replace(TEST_SETTINGS, ca_bundle=endpoints["salesforce"]["ca_cert"]),
+    ).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(api_server: ApiServer, endpoints: dict[str, Any]) -> Iterator[Api]:
+    """The running API over an emptied Salesforce: no records, faults, or used API allocation."""
+    # Unit tests may have re-configured the handler module: serve with this server's gateway again.
+    crm_api.configure(gateway=api_server.gateway, settings=api_server.settings)
+    client = Api(api_server.url, endpoints, api_server, requests.Session())
+    client.admin("POST", "/reset")
+    client.admin("POST", "/limits", json={"daily_api_limit": 100_000, "used": 0})
+    yield client
+    client.admin("DELETE", "/faults")
+    client.http.close()
+
+
+def ok(resp: requests.Response, status: int = 200) -> Any:
+    """The ``data`` of a success envelope, after checking the envelope."""
+    assert resp.status_code == status, (resp.status_code, resp.text[:500])
+    assert resp.headers["Content-Type"].startswith("application/json")
+    body = resp.json()
+    assert set(body) == {"success", "data", "timestamp"}, body
+    assert body["success"] is True
+    assert body["timestamp"].endswith("Z")
+    return body["data"]
+
+
+def refused(resp: requests.Response, status: int, code: str) -> str:
+    """The ``error`` message of an error envelope, after checking status, code and envelope."""
+    assert resp.status_code == status, (resp.status_code, resp.text[:500])
+    assert resp.headers["Content-Type"].startswith("application/json")
+    body = resp.json()
+    assert set(body) == {"success", "error", "error_code", "timestamp"}, body
+    assert body["success"] is False
+    assert body["error_code"] == code, body
+    message: str = body["error"]
+    return message

@@ -1,0 +1,360 @@
+"""The CRM domain without servers: ids, field rules, the SOQL guard and cursor, bodies, settings, the
+batch's failure handling, and the handler on recorded API Gateway events (fake gateway)."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from claimsync.crm import (
+    ACCOUNT,
+    CONTACT,
+    OPPORTUNITY,
+    CrmConfigError,
+    CrmSettings,
+    InvalidJson,
+    InvalidRecordId,
+    MissingParameters,
+    PayloadTooLarge,
+    QueryPolicy,
+    QueryRejected,
+    ValidationFailed,
+    batch_create,
+    parse_json_body,
+)
+from claimsync.crm.ids import checksum, normalize_id
+from claimsync.crm.objects import validate_fields
+from claimsync.crm.soql import decode_cursor, encode_cursor, guard_soql, strip_attributes
+from claimsync.salesforce import RecordResult, SalesforceUnavailable
+from handlers import crm_api
+from local.salesforce_emulator import ids as emulator_ids
+
+pytestmark = [pytest.mark.api, pytest.mark.unit]
+
+EVENTS = Path(__file__).with_name("events")
+POLICY = QueryPolicy(objects=("Account", "Contact", "Opportunity", "Claim_Payor__c"), max_limit=500)
+
+# -- ids -------------------------------------------------------------------------------------------
+
+
+@given(
+    st.text(
+        alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz", min_size=12, max_size=12
+    )
+)
+def test_checksum_agrees_with_the_emulator(tail: str) -> None:
+    id15 = "001" + tail
+    assert normalize_id(id15, "001") == emulator_ids.to18(id15)
+    assert normalize_id(emulator_ids.to18(id15), "001") == emulator_ids.to18(id15)
+
+
+def test_known_checksums() -> None:
+    # Salesforce's documented example pair: 15 and 18 characters.
+    assert checksum("001A0000006Vm9r") == "IAC"
+    assert normalize_id("001A0000006Vm9r", "001") == "001A0000006Vm9rIAC"
+
+
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        (None, "string"),
+        ("", "15 or 18"),
+        ("001A0000006Vm9", "15 or 18"),
+        ("001A0000006Vm9rIA", "15 or 18"),
+        ("001A0000006Vm9_", "letters and digits"),
+        ("001A0000006Vm9rIA_", "letters and digits"),
+        ("001A0000006Vm9rIAD", "checksum"),
+        ("001a0000006Vm9rIAC", "checksum"),
+        ("003A0000006Vm9r", "prefix 001"),
+    ],
+)
+def test_invalid_ids(value: object, why: str) -> None:
+    with pytest.raises(InvalidRecordId, match=why):
+        normalize_id(value, "001")
+
+
+# -- field rules -----------------------------------------------------------------------------------
+
+
+def test_create_collects_every_problem() -> None:
+    with pytest.raises(ValidationFailed) as caught:
+        validate_fields(
+            OPPORTUNITY,
+            {"Name": "x", "Amount": "9", "CloseDate": "2026-13-01", "Colour": 1, "StageName": "Won"},
+            partial=False,
+        )
+    assert set(caught.value.fields) == {"Amount", "CloseDate", "Colour", "StageName"}
+
+
+def test_update_takes_only_the_given_fields_and_null_clears_optional_ones() -> None:
+    assert validate_fields(ACCOUNT, {"Phone": None}, partial=True) == {"Phone": None}
+    with pytest.raises(ValidationFailed, match="cannot be null"):
+        validate_fields(ACCOUNT, {"Name": None}, partial=True)
+    with pytest.raises(MissingParameters):
+        validate_fields(ACCOUNT, {}, partial=True)
+
+
+def test_contact_needs_both_names() -> None:
+    with pytest.raises(ValidationFailed, match="FirstName"):
+        validate_fields(CONTACT, {"LastName": "x"}, partial=False)
+
+
+@pytest.mark.parametrize("value", [0, 1.5, -2, 9_999_999_999_999_999])
+def test_amounts(value: float) -> None:
+    assert validate_fields(OPPORTUNITY, {"Amount": value}, partial=True) == {"Amount": value}
+
+
+@pytest.mark.parametrize("email", ["a@b.co", "first.last+tag@sub.example.org", "o'neil@x-y.io"])
+def test_emails(email: str) -> None:
+    validate_fields(CONTACT, {"Email": email}, partial=True)
+
+
+# -- bodies ----------------------------------------------------------------------------------------
+
+
+def test_body_limits_and_json() -> None:
+    assert parse_json_body(b'{"a": 1}', max_bytes=8) == {"a": 1}
+    with pytest.raises(PayloadTooLarge):
+        parse_json_body(b'{"a": 10}', max_bytes=8)
+    for empty in (None, b"", b" \n"):
+        with pytest.raises(MissingParameters):
+            parse_json_body(empty, max_bytes=8)
+    for bad in (b"{", b"NaN", b"[Infinity]", b"\xff"):
+        with pytest.raises(InvalidJson):
+            parse_json_body(bad, max_bytes=80)
+    with pytest.raises(InvalidJson):
+        parse_json_body(b"[" * 100_000 + b"]" * 100_000, max_bytes=10**6)
+
+
+# -- SOQL guard --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("soql", "sent"),
+    [
+        ("SELECT Id FROM Account", "SELECT Id FROM Account LIMIT 500"),
+        ("  select Id from account  ", "select Id from account LIMIT 500"),
+        ("SELECT Id FROM Account LIMIT 10", "SELECT Id FROM Account LIMIT 10"),
+        ("SELECT Id FROM Account limit 500", "SELECT Id FROM Account limit 500"),
+        (
+            "SELECT Id FROM Account ORDER BY Name OFFSET 5",
+            "SELECT Id FROM Account ORDER BY Name LIMIT 500 OFFSET 5",
+        ),
+        ("SELECT COUNT() FROM Contact", "SELECT COUNT() FROM Contact LIMIT 500"),
+        ("SELECT Account.Name FROM Contact", "SELECT Account.Name FROM Contact LIMIT 500"),
+        (
+            "SELECT Claim_Payor__r.Name FROM Claim_Payor__c",
+            "SELECT Claim_Payor__r.Name FROM Claim_Payor__c LIMIT 500",
+        ),
+        (
+            "SELECT Id FROM Account WHERE Name = 'it''s; LIMIT 9 FROM User'",
+            "SELECT Id FROM Account WHERE Name = 'it''s; LIMIT 9 FROM User' LIMIT 500",
+        ),
+        (
+            "SELECT Id FROM Account WHERE Name = 'a\\' FOR UPDATE'",
+            "SELECT Id FROM Account WHERE Name = 'a\\' FOR UPDATE' LIMIT 500",
+        ),
+        (
+            "SELECT Id FROM Opportunity WHERE CloseDate > 2026-01-01T00:00:00Z",
+            "SELECT Id FROM Opportunity WHERE CloseDate > 2026-01-01T00:00:00Z LIMIT 500",
+        ),
+    ],
+)
+def test_guard_sends(soql: str, sent: str) -> None:
+    assert guard_soql(soql, POLICY) == sent
+
+
+@pytest.mark.parametrize(
+    "soql",
+    [
+        "SELECT Id FROM User",
+        "SELECT Id FROM Account LIMIT 501",
+        "SELECT Id FROM Account LIMIT 1 LIMIT 2",
+        "SELECT Id FROM Account, Contact",
+        "SELECT Id FROM Account FROM Contact",
+        "SELECT CreatedBy.Name FROM Account",
+        "SELECT Id FROM Account WHERE Name = 'x' ; SELECT Id FROM User",
+        "SELECT Id FROM Account ALL ROWS FOR REFERENCE",
+        "SELECT Id FROM Account UPDATE VIEWSTAT",
+        "SELECT Id FROM Account WHERE Name = 'open",
+        "",
+    ],
+)
+def test_guard_refuses(soql: str) -> None:
+    with pytest.raises(QueryRejected):
+        guard_soql(soql, POLICY)
+
+
+def test_cursor_round_trip_and_tampering() -> None:
+    url = "/services/data/v62.0/query/01g5g000001ABCDEFG-2000"
+    cursor = encode_cursor(url)
+    assert "/" not in cursor and decode_cursor(cursor) == url
+    with pytest.raises(ValueError):
+        encode_cursor("https://elsewhere.example/query/01g5g000001ABCDEFG-2000")
+
+    def b64(text: str) -> str:
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    for bad in (
+        12,
+        None,
+        "",
+        "%%%",
+        cursor + "%%",
+        b64("https://elsewhere.example" + url),
+        b64(url + "?q=SELECT+Id+FROM+User"),
+        b64(url + "/../../sobjects/User"),
+        b64("/services/data/v62.0/query/01g5g000001ABCDEFG"),
+        b64("/services/data/v62.0/sobjects/User/0055g0000000001AAA"),
+    ):
+        with pytest.raises(QueryRejected):
+            decode_cursor(bad)
+
+
+def test_attributes_are_stripped_everywhere() -> None:
+    records = [{"attributes": {"type": "Contact"}, "Id": "1", "Account": {"attributes": {}, "Name": "A"}}]
+    assert strip_attributes(records) == [{"Id": "1", "Account": {"Name": "A"}}]
+
+
+# -- settings --------------------------------------------------------------------------------------
+
+
+def test_settings_defaults_and_overrides() -> None:
+    assert CrmSettings.from_env({}) == CrmSettings()
+    s = CrmSettings.from_env(
+        {
+            "CLAIMSYNC_SALESFORCE_SECRET_ID": "claimsync/salesforce",
+            "CRM_QUERY_OBJECTS": "Account, Claim__c",
+            "CRM_QUERY_MAX_LIMIT": "200",
+            "CRM_BATCH_MAX": "50",
+            "CRM_MAX_BODY_BYTES": "4096",
+            "AWS_LAMBDA_FUNCTION_NAME": "crm-fn",
+            "AWS_LAMBDA_FUNCTION_VERSION": "12",
+        }
+    )
+    assert s.query == QueryPolicy(objects=("Account", "Claim__c"), max_limit=200)
+    assert (s.batch_max, s.max_body_bytes, s.function_name, s.function_version) == (50, 4096, "crm-fn", "12")
+    with pytest.raises(CrmConfigError, match="CRM_BATCH_MAX"):
+        CrmSettings.from_env({"CRM_BATCH_MAX": "lots"})
+    with pytest.raises(CrmConfigError, match="CRM_QUERY_OBJECTS"):
+        CrmSettings.from_env({"CRM_QUERY_OBJECTS": "Account;DROP"})
+
+
+# -- batch over a fake gateway -----------------------------------------------------------------------
+
+
+class FakeGateway:
+    """Collections calls only; ``fail_call`` (1-based) raises like a Salesforce 503."""
+
+    def __init__(self, fail_call: int | None = None) -> None:
+        self.fail_call = fail_call
+        self.calls: list[int] = []
+        self.records: dict[str, dict[str, Any]] = {}
+
+    def collections_create(self, sobject: str, records: Sequence[dict[str, Any]]) -> list[RecordResult]:
+        self.calls.append(len(records))
+        if len(self.calls) == self.fail_call:
+            raise SalesforceUnavailable("SERVER_UNAVAILABLE", status=503, operation="collections_create")
+        out = []
+        for r in records:
+            if r["Name"] == "dup":
+                out.append(
+                    RecordResult(False, error_code="DUPLICATE_VALUE", error_detail="duplicate value found")
+                )
+                continue
+            rid = normalize_id(f"001{len(self.records) + 1:012d}", "001")
+            self.records[rid] = dict(r)
+            out.append(RecordResult(True, id=rid, created=True))
+        return out
+
+    def get(self, sobject: str, record_id: str, fields: Sequence[str] | None = None) -> dict[str, Any]:
+        return {"attributes": {"type": sobject}, "Id": record_id, **self.records.get(record_id, {})}
+
+    def create(self, sobject: str, fields: dict[str, Any]) -> str:
+        return self.collections_create(sobject, [fields])[0].id or ""
+
+
+def test_batch_reports_records_not_sent_after_a_later_call_fails() -> None:
+    gw = FakeGateway(fail_call=2)
+    result = batch_create(gw, ACCOUNT, [{"Name": f"n{i}"} for i in range(450)], max_records=1000)  # type: ignore[arg-type]
+    assert gw.calls == [200, 200]
+    assert result.successful == 200 and result.failed == 250
+    assert all(r.success for r in result.results[:200])
+    assert all(
+        r.error == "SERVER_UNAVAILABLE: not sent, Salesforce failed the call" for r in result.results[200:]
+    )
+
+
+def test_batch_raises_when_nothing_was_created() -> None:
+    with pytest.raises(SalesforceUnavailable):
+        batch_create(FakeGateway(fail_call=1), ACCOUNT, [{"Name": "a"}], max_records=10)  # type: ignore[arg-type]
+
+
+def test_batch_passes_salesforce_record_errors_through() -> None:
+    result = batch_create(FakeGateway(), ACCOUNT, [{"Name": "a"}, {"Name": "dup"}], max_records=10)  # type: ignore[arg-type]
+    assert [r.success for r in result.results] == [True, False]
+    assert result.results[1].error == "DUPLICATE_VALUE: duplicate value found"
+
+
+# -- the handler on recorded API Gateway events ----------------------------------------------------
+
+
+class Context:
+    function_name = "claimsync-crm-api"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:claimsync-crm-api"
+    aws_request_id = "00000000-0000-0000-0000-000000000000"
+
+
+@pytest.fixture
+def fake_gateway() -> Iterator[FakeGateway]:
+    gw = FakeGateway()
+    crm_api.configure(gateway=gw, settings=replace(CrmSettings(), function_name="fn"))  # type: ignore[arg-type]
+    yield gw
+    crm_api.configure()
+
+
+def _event(name: str) -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return event
+
+
+def test_handler_on_a_rest_api_event(fake_gateway: FakeGateway) -> None:
+    created = crm_api.lambda_handler(_event("create_account_base64.json"), Context())
+    assert created["statusCode"] == 201
+    record_id = json.loads(created["body"])["data"]["record_id"]
+    assert record_id.startswith("001") and len(record_id) == 18
+
+    event = _event("get_account.json")
+    event["path"] = f"/accounts/{record_id}"
+    got = crm_api.lambda_handler(event, Context())
+    assert got["statusCode"] == 200
+    body = json.loads(got["body"])
+    assert body["success"] is True and body["data"] == {"Id": record_id, "Name": "Acme Health"}
+
+
+def test_handler_without_a_secret_id_is_a_500_but_health_answers() -> None:
+    crm_api.configure(settings=CrmSettings())  # no gateway, no secret id
+    try:
+        failed = crm_api.lambda_handler(_event("create_account_base64.json"), Context())
+        assert failed["statusCode"] == 500
+        assert json.loads(failed["body"])["error"] == "internal error"
+        event = {
+            **_event("get_account.json"),
+            "resource": "/health",
+            "path": "/health",
+            "pathParameters": None,
+        }
+        health = crm_api.lambda_handler(event, Context())
+        assert health["statusCode"] == 200
+        assert json.loads(health["body"])["data"]["status"] == "degraded"
+    finally:
+        crm_api.configure()

@@ -1,0 +1,148 @@
+"""Operator verbs (claimsync.operator) against moto (in-process): outputs, start, runs, failures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from claimsync import layout, operator
+from stacks.config import InfraConfig
+
+pytestmark = pytest.mark.unit
+
+REGION = "us-east-1"
+STACK = operator.DEFAULT_STACK_NAME
+
+
+@dataclass
+class World:
+    cfn: Any
+    sfn: Any
+    ddb: Any
+    s3: Any
+    deployment: operator.Deployment
+
+
+def deploy_fakes(cfn: Any, sfn: Any, ddb: Any, s3: Any) -> operator.Deployment:
+    s3.create_bucket(Bucket="staging")
+    ddb.create_table(
+        TableName="sync-state",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    machine = sfn.create_state_machine(
+        name="Claimsync-claim-sync",
+        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        roleArn="arn:aws:iam::123456789012:role/sfn",
+    )["stateMachineArn"]
+    template = {
+        "Resources": {"Nothing": {"Type": "AWS::SNS::Topic"}},
+        "Outputs": {
+            operator.OUTPUT_STATE_MACHINE: {"Value": machine},
+            operator.OUTPUT_BUCKET: {"Value": "staging"},
+            operator.OUTPUT_TABLE: {"Value": "sync-state"},
+        },
+    }
+    cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
+    return operator.find_deployment(cfn, STACK)
+
+
+@pytest.fixture
+def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(name, "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    with mock_aws():
+        clients = [
+            boto3.client(s, region_name=REGION) for s in ("cloudformation", "stepfunctions", "dynamodb", "s3")
+        ]
+        yield World(*clients, deployment=deploy_fakes(*clients))
+
+
+def test_default_stack_name_is_the_stacks_default() -> None:
+    assert InfraConfig().stack_name("ClaimSync") == operator.DEFAULT_STACK_NAME
+
+
+def test_find_deployment_reads_the_outputs(world: World) -> None:
+    assert world.deployment.bucket == "staging"
+    assert world.deployment.table == "sync-state"
+    assert world.deployment.state_machine_arn.endswith(":stateMachine:Claimsync-claim-sync")
+
+
+def test_find_deployment_names_a_missing_stack(world: World) -> None:
+    with pytest.raises(operator.OperatorError, match="Nope"):
+        operator.find_deployment(world.cfn, "Nope")
+
+
+@pytest.mark.parametrize(
+    ("flags", "expected"),
+    [({}, {}), ({"full_sync": True}, {"full_sync": True}), ({"dry_run": True}, {"dry_run": True})],
+)
+def test_start_sync_names_the_execution_and_sends_the_input(
+    world: World, flags: dict[str, bool], expected: Any
+) -> None:
+    started = operator.start_sync(world.sfn, world.deployment, **flags)
+    execution = world.sfn.describe_execution(executionArn=started.execution_arn)
+    assert execution["name"] == started.run_id
+    assert json.loads(execution["input"]) == expected == started.input
+    assert len(started.run_id) <= 80
+    assert started.run_id.startswith(
+        {"full_sync": "full-", "dry_run": "dry-run-"}.get(next(iter(flags), ""), "manual-")
+    )
+
+
+def test_two_starts_get_distinct_run_ids(world: World) -> None:
+    first = operator.start_sync(world.sfn, world.deployment)
+    second = operator.start_sync(world.sfn, world.deployment)
+    assert first.run_id != second.run_id
+
+
+def put_run(ddb: Any, run_id: str, started_at: str, **attrs: str) -> None:
+    item = {"pk": {"S": layout.RUN_PK}, "sk": {"S": run_id}, "started_at": {"S": started_at}}
+    item.update({k: {"S": v} for k, v in attrs.items()})
+    ddb.put_item(TableName="sync-state", Item=item)
+
+
+def test_recent_runs_are_newest_first_with_summary_and_failure_details(world: World) -> None:
+    summary = {"status": "PARTIAL", "rows_in": 10, "sent": 4, "rejected": 1}
+    put_run(
+        world.ddb, "b7c1-uuid-like", "2026-03-02T06:00:01Z", status="PARTIAL", summary=json.dumps(summary)
+    )
+    put_run(world.ddb, "a0f3-uuid-like", "2026-03-03T06:00:01Z", status="FAILED", failed_state="StartUpload",
+            error="SalesforceError", cause="upload refused")  # fmt: skip
+    put_run(world.ddb, "zz-oldest", "2026-03-01T06:00:01Z", status="SUCCEEDED", summary="{}")
+    world.ddb.put_item(TableName="sync-state", Item={"pk": {"S": "LOCK"}, "sk": {"S": "claim-sync"}})
+    runs = operator.recent_runs(world.ddb, world.deployment)
+    assert [r.run_id for r in runs] == ["a0f3-uuid-like", "b7c1-uuid-like", "zz-oldest"]
+    assert runs[0].as_dict()["failed_state"] == "StartUpload" and runs[0].error == "SalesforceError"
+    assert runs[1].summary == summary
+    assert operator.recent_runs(world.ddb, world.deployment, limit=1) == runs[:1]
+    assert operator.get_run(world.ddb, world.deployment, "zz-oldest").status == "SUCCEEDED"
+    with pytest.raises(operator.OperatorError):
+        operator.get_run(world.ddb, world.deployment, "missing")
+
+
+def test_run_failures_fetches_both_csvs(world: World) -> None:
+    world.s3.put_object(
+        Bucket="staging", Key=layout.report_key("run-1", "failures.csv"), Body=b"claim,error\n1,X\n"
+    )
+    world.s3.put_object(Bucket="staging", Key=layout.report_key("run-1", "summary.json"), Body=b"{}")
+    reports = operator.run_failures(world.s3, world.deployment, "run-1")
+    assert reports == {"failures.csv": "claim,error\n1,X\n", "rejects.csv": None}
+
+
+def test_run_failures_of_an_unknown_run_is_an_operator_error(world: World) -> None:
+    with pytest.raises(operator.OperatorError, match="no reports"):
+        operator.run_failures(world.s3, world.deployment, "never-ran")
+    with pytest.raises(operator.OperatorError):
+        operator.run_failures(world.s3, world.deployment, "../etc")
