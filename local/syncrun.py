@@ -25,9 +25,12 @@ SUMMARY_KEYS = ("status", "rows_in", "sent", "unchanged", "rejected", "succeeded
 
 def aws_client(endpoints: dict[str, Any], service: str) -> Any:
     aws = endpoints["aws"]
+    endpoint_url = aws["endpoint_url"]
+    if service == "stepfunctions" and aws.get("stepfunctions_endpoint"):
+        endpoint_url = aws["stepfunctions_endpoint"]  # Step Functions Local (local/sfn_local.py)
     return boto3.client(
         service,
-        endpoint_url=aws["endpoint_url"],
+        endpoint_url=endpoint_url,
         region_name=aws["region"],
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials

@@ -55,6 +55,7 @@ class WorldOptions:
     report_file: Path | None = None
     running_polls: int = 2
     with_aws: bool = True  # moto with the claim-sync state machine deployed into it
+    moto_port: int = 0  # 0: any free port; fixed when Step Functions Local must reach moto
     sync_overrides: dict[str, Any] = field(default_factory=dict)  # SyncSettings fields, e.g. page_size
 
 
@@ -115,7 +116,7 @@ class LocalWorld:
             from local.syncworld import MAX_SLEEP_S, TIME_SCALE, deploy_claim_sync, local_settings
 
             self._saved_env = dict(os.environ)  # the handlers' settings go into os.environ: undone by stop()
-            self.aws = start_local_aws(time_scale=TIME_SCALE, max_sleep_s=MAX_SLEEP_S)
+            self.aws = start_local_aws(port=o.moto_port, time_scale=TIME_SCALE, max_sleep_s=MAX_SLEEP_S)
             settings = local_settings(str(tls.ca_cert), **o.sync_overrides)
             self.endpoints["aws"] = deploy_claim_sync(self.aws, self.endpoints, settings)
         (self.state_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2))

@@ -1,8 +1,24 @@
-"""The CRM REST API: one resource and method per route of ``claimsync.crm.routes.ROUTES``.
+"""The CRM REST API: one resource and method per route of ``claimsync.crm.routes.ROUTES``, plus
+catch-alls so that every request reaches the Lambda, which owns routing errors.
 
-No greedy proxy: API Gateway answers unknown paths itself (403/404) before any Lambda runs. Every
-method requires IAM (SigV4) authorization by default; ``api_auth: "api_key"`` switches to API keys
-with a usage plan. Request bodies are validated by the Lambda (Powertools), which owns the contract.
+API Gateway answers a path or method it has no method for itself (403 "Missing Authentication
+Token") before any Lambda runs. So that unknown routes get the Lambda's 404 ``NOT_FOUND`` and wrong
+methods its 405 ``METHOD_NOT_ALLOWED`` (with ``Allow``), the API also declares catch-all methods,
+all Lambda proxy integrations to the same function with the same authorization as the routes:
+
+* ``ANY /{proxy+}`` at the root: any path that matches no declared resource;
+* ``ANY`` on the root and on every declared resource (including intermediate ones such as
+  ``/batch``): a declared path with a method it does not declare. API Gateway prefers the
+  explicit methods, so ``ANY`` only sees the others; the root ``{proxy+}`` is not relied on for a
+  path that matches a declared resource.
+
+Catch-alls are recognisable by method ``ANY`` or a ``{proxy+}`` path (``is_catch_all``); every
+other method is exactly one ``ROUTES`` entry. Gateway responses give the errors API Gateway still
+answers itself (unsigned or refused requests, throttling, its own 5xx) the project's JSON envelope.
+
+Every method requires IAM (SigV4) authorization by default; ``api_auth: "api_key"`` switches to API
+keys with a usage plan. Request bodies are validated by the Lambda (Powertools), which owns the
+contract.
 """
 
 from __future__ import annotations
@@ -41,6 +57,43 @@ ACCESS_LOG_FORMAT = {
     "userArn": "$context.identity.userArn",
     "apiKeyId": "$context.identity.apiKeyId",
 }
+
+
+PROXY_PATH_PART = "{proxy+}"
+CATCH_ALL_METHOD = "ANY"
+
+
+def is_catch_all(method: str, path: str) -> bool:
+    """A catch-all method (routing fallback to the Lambda), as opposed to one ``ROUTES`` entry."""
+    return method.upper() == CATCH_ALL_METHOD or PROXY_PATH_PART in path
+
+
+# The gateway's own errors in the API's envelope. error_code is one of the API's codes where one fits;
+# error is the message API Gateway would have sent anyway (JSON-quoted by $context.error.messageString),
+# which callers need to debug SigV4 signing; it goes to the caller only, never into the access logs.
+def _envelope(error_code: str) -> str:
+    return (
+        '{"success": false, "error": $context.error.messageString, '
+        f'"error_code": "{error_code}", "timestamp": "$context.requestTime"}}'
+    )
+
+
+# (response type, status to answer or None to keep API Gateway's, error_code)
+GATEWAY_RESPONSES: tuple[tuple[apigw.ResponseType, str | None, str], ...] = (
+    # Unsigned / wrongly signed / not allowed to execute-api:Invoke / missing or bad API key.
+    (apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN, "403", "AUTH_ERROR"),
+    (apigw.ResponseType.INVALID_SIGNATURE, "403", "AUTH_ERROR"),
+    (apigw.ResponseType.EXPIRED_TOKEN, "403", "AUTH_ERROR"),
+    (apigw.ResponseType.ACCESS_DENIED, "403", "AUTH_ERROR"),
+    (apigw.ResponseType.INVALID_API_KEY, "403", "AUTH_ERROR"),
+    # Stage throttling and the usage plan's quota.
+    (apigw.ResponseType.THROTTLED, "429", "RATE_LIMITED"),
+    (apigw.ResponseType.QUOTA_EXCEEDED, "429", "RATE_LIMITED"),
+    (apigw.ResponseType.REQUEST_TOO_LARGE, "413", "PAYLOAD_TOO_LARGE"),
+    # Every other 4xx/5xx API Gateway produces itself (the Lambda's own answers are not affected).
+    (apigw.ResponseType.DEFAULT_4_XX, None, "REQUEST_REJECTED"),
+    (apigw.ResponseType.DEFAULT_5_XX, None, "INTERNAL_ERROR"),
+)
 
 
 class RouteLike(Protocol):
@@ -128,8 +181,19 @@ class CrmRestApi(Construct):
         self.api.deployment_stage.node.add_dependency(self.execution_logs)
 
         integration = apigw.LambdaIntegration(function, proxy=True, allow_test_invoke=False)
+        declared: dict[str, apigw.IResource] = {"/": self.api.root}  # path -> resource
         for route in routes:
             self.api.root.resource_for_path(route.path).add_method(route.method.upper(), integration)
+            parts = route.path.strip("/").split("/")
+            for depth in range(1, len(parts) + 1):  # the route's resource and those above it
+                path = "/" + "/".join(parts[:depth])
+                declared[path] = self.api.root.resource_for_path(path)
+        # Catch-alls (see the module docstring): same integration, same default method options
+        # (authorization) as the routes.
+        for resource in declared.values():
+            resource.add_method(CATCH_ALL_METHOD, integration)
+        self.proxy = self.api.root.add_proxy(default_integration=integration, any_method=True)
+        self._add_gateway_responses(config.api_cors_origins)
 
         if api_key_mode:
             plan = self.api.add_usage_plan(
@@ -145,6 +209,20 @@ class CrmRestApi(Construct):
                 self.api.add_api_key("DefaultKey", description="claimsync CRM API default client key")
             )
         self._acknowledge(api_key_mode)
+
+    def _add_gateway_responses(self, cors_origins: Iterable[str]) -> None:
+        headers = {"Content-Type": "'application/json'"}
+        origins = list(cors_origins)
+        if len(origins) == 1:  # a browser can read the error too (several origins need the Lambda's echo)
+            headers["Access-Control-Allow-Origin"] = f"'{origins[0]}'"
+        for response_type, status, error_code in GATEWAY_RESPONSES:
+            self.api.add_gateway_response(
+                f"Gateway{response_type.response_type.title().replace('_', '')}",
+                type=response_type,
+                status_code=status,
+                response_headers=headers,
+                templates={"application/json": _envelope(error_code)},
+            )
 
     def _acknowledge(self, api_key_mode: bool) -> None:
         nag.acknowledge(

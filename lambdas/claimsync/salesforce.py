@@ -246,14 +246,14 @@ class SalesforceGateway:
                 "client_secret": c.client_secret,
             }
         else:
-            import jwt  # PyJWT, imported only for the grant that needs it
+            from claimsync import jwt_bearer  # pure-Python RS256 (rsa), loaded only for this grant
 
-            now = int(time.time())
-            assertion = jwt.encode(
-                {"iss": c.client_id, "sub": c.username, "aud": c.audience, "exp": now + 180},
-                c.private_key,
-                algorithm="RS256",
-            )
+            try:
+                assertion = jwt_bearer.assertion(
+                    c.client_id, c.username, c.audience, c.private_key, now=int(time.time())
+                )
+            except ValueError as exc:  # the message names the problem, never key material
+                raise SalesforceAuthError("INVALID_SIGNING_KEY", operation="login", detail=str(exc)) from None
             form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
         try:
             resp = self._http.post(c.token_url, data=form, timeout=self._timeout, verify=self._verify)

@@ -14,6 +14,7 @@ from claimsync.config import SyncSettings
 from claimsync.crm.routes import ROUTES
 from stacks import metrics
 from stacks.api_stack import CRM_HANDLER
+from stacks.crm_api import GATEWAY_RESPONSES, is_catch_all
 from stacks.sync_stack import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TABLE, STAGING_FUNCTIONS
 from tests.infra.conftest import REPO_ROOT, Synthesized
 
@@ -467,18 +468,79 @@ def api_routes(template: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]
 
 
 def test_api_routes_are_exactly_the_route_table(synthesized: Synthesized) -> None:
+    """Every method that is not a catch-all (ANY, or a {proxy+} path) is exactly one ROUTES entry."""
     routes = api_routes(synthesized.json(synthesized.stacks.api))
-    assert set(routes) == {(r.method, r.path) for r in ROUTES}
-    assert not any("+}" in path for _, path in routes), "no greedy proxy resource"
+    explicit = {(method, path) for method, path in routes if not is_catch_all(method, path)}
+    assert explicit == {(r.method, r.path) for r in ROUTES}
+    assert not any(is_catch_all(r.method, r.path) for r in ROUTES), "ROUTES declares no ANY or {proxy+}"
+
+
+def declared_paths() -> set[str]:
+    """The root, every route's resource and every resource above one (e.g. /batch)."""
+    paths = {"/"}
+    for route in ROUTES:
+        parts = route.path.strip("/").split("/")
+        paths.update("/" + "/".join(parts[:depth]) for depth in range(1, len(parts) + 1))
+    return paths
+
+
+def test_api_catch_alls_send_unknown_paths_and_methods_to_the_lambda(synthesized: Synthesized) -> None:
+    """Unknown paths (ANY /{proxy+}) and undeclared methods of declared paths (ANY on each resource)
+    reach the Lambda, which answers 404 NOT_FOUND / 405 METHOD_NOT_ALLOWED; API Gateway itself would
+    answer 403 Missing Authentication Token."""
+    routes = api_routes(synthesized.json(synthesized.stacks.api))
+    catch_alls = {(method, path) for method, path in routes if is_catch_all(method, path)}
+    assert catch_alls == {("ANY", "/{proxy+}")} | {("ANY", path) for path in declared_paths()}
 
 
 def test_every_api_method_requires_iam_and_proxies_to_the_lambda(synthesized: Synthesized) -> None:
     api = synthesized.json(synthesized.stacks.api)
     fn_id, _ = only(api, "AWS::Lambda::Function")
-    for (method, path), props in api_routes(api).items():
+    routes = api_routes(api)
+    assert len(routes) == len(ROUTES) + len(declared_paths()) + 1  # the catch-alls included
+    for (method, path), props in routes.items():
         assert props["AuthorizationType"] == "AWS_IAM", (method, path)
-        assert props["Integration"]["Type"] == "AWS_PROXY"
-        assert fn_id in json.dumps(props["Integration"]["Uri"])
+        assert props.get("ApiKeyRequired", False) is False, (method, path)
+        assert props["Integration"]["Type"] == "AWS_PROXY", (method, path)
+        assert fn_id in json.dumps(props["Integration"]["Uri"]), (method, path)
+
+
+def test_gateway_errors_use_the_api_envelope(synthesized: Synthesized) -> None:
+    api = synthesized.json(synthesized.stacks.api)
+    api_id, _ = only(api, "AWS::ApiGateway::RestApi")
+    found = {
+        r["Properties"]["ResponseType"]: r["Properties"]
+        for r in resources(api, "AWS::ApiGateway::GatewayResponse").values()
+    }
+    expected = {
+        "DEFAULT_4XX": (None, "REQUEST_REJECTED"),
+        "DEFAULT_5XX": (None, "INTERNAL_ERROR"),
+        "MISSING_AUTHENTICATION_TOKEN": ("403", "AUTH_ERROR"),
+        "ACCESS_DENIED": ("403", "AUTH_ERROR"),
+        "INVALID_SIGNATURE": ("403", "AUTH_ERROR"),
+        "EXPIRED_TOKEN": ("403", "AUTH_ERROR"),
+        "INVALID_API_KEY": ("403", "AUTH_ERROR"),
+        "THROTTLED": ("429", "RATE_LIMITED"),
+        "QUOTA_EXCEEDED": ("429", "RATE_LIMITED"),
+        "REQUEST_TOO_LARGE": ("413", "PAYLOAD_TOO_LARGE"),
+    }
+    assert set(found) == set(expected) == {t.response_type for t, _, _ in GATEWAY_RESPONSES}
+    for response_type, (status, error_code) in expected.items():
+        props = found[response_type]
+        assert props["RestApiId"] == {"Ref": api_id}
+        assert props.get("StatusCode") == status, response_type
+        assert props["ResponseParameters"]["gatewayresponse.header.Content-Type"] == "'application/json'"
+        template = props["ResponseTemplates"]["application/json"]
+        # What API Gateway renders: $context.error.messageString is a JSON string (quotes included).
+        rendered = template.replace("$context.error.messageString", '"Forbidden"').replace(
+            "$context.requestTime", "09/Apr/2015:12:34:56 +0000"
+        )
+        assert json.loads(rendered) == {
+            "success": False,
+            "error": "Forbidden",
+            "error_code": error_code,
+            "timestamp": "09/Apr/2015:12:34:56 +0000",
+        }, response_type
 
 
 def test_api_stage_throttles_and_logs_without_bodies(synthesized: Synthesized, key_id: str) -> None:
