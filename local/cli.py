@@ -222,12 +222,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from claimsync.operator import OperatorError
     from local.world import WorldNotRunning
 
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except WorldNotRunning as exc:
+    except (WorldNotRunning, OperatorError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

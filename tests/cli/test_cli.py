@@ -139,6 +139,29 @@ def test_preview_shows_what_would_be_sent_and_rejected(tmp_path):
     assert "row 3 (claim A2): INVALID_AMOUNT:ClaimTotalAmount" in text
 
 
+def test_local_api_serves_the_crm_api_against_the_local_salesforce(world):
+    proc = subprocess.Popen(
+        [*CLAIMSYNC, "local", "api", "--port", "0", "--state-dir", str(world["state_dir"])],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout], daemon=True).start()  # type: ignore[union-attr]
+        url = json.loads(lines.get(timeout=60))["crm_api"]["url"]
+        import requests
+
+        health = requests.get(f"{url}/health", timeout=30).json()
+        assert health["success"] is True and health["data"]["status"] == "healthy"
+        created = requests.post(f"{url}/accounts", json={"Name": "Local Clinic"}, timeout=30)
+        assert created.status_code == 201 and created.json()["data"]["account_name"] == "Local Clinic"
+        assert requests.get(f"{url}/nowhere", timeout=30).status_code == 404
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+
+
 def test_sigterm_stops_the_world_cleanly(world):
     proc = world["proc"]
     proc.send_signal(signal.SIGTERM)

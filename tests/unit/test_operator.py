@@ -146,3 +146,49 @@ def test_run_failures_of_an_unknown_run_is_an_operator_error(world: World) -> No
         operator.run_failures(world.s3, world.deployment, "never-ran")
     with pytest.raises(operator.OperatorError):
         operator.run_failures(world.s3, world.deployment, "../etc")
+
+
+# ---- the command line over the same verbs ------------------------------------------------------------
+
+
+def test_cli_sync_runs_and_failures_against_the_deployed_stack(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from local.cli import main
+
+    assert main(["sync", "--full", "--region", REGION]) == 0
+    started = json.loads(capsys.readouterr().out)
+    assert started["input"] == {"full_sync": True} and started["run_id"].startswith("full-")
+
+    summary = {"rows_in": 3, "sent": 2, "rejected": 1, "failed": 0}
+    world.ddb.put_item(
+        TableName="sync-state",
+        Item={
+            "pk": {"S": layout.RUN_PK},
+            "sk": {"S": started["run_id"]},
+            "status": {"S": "PARTIAL"},
+            "summary": {"S": json.dumps(summary)},
+            "started_at": {"S": "2026-11-22T06:00:00Z"},
+            "finished_at": {"S": "2026-11-22T06:01:00Z"},
+        },
+    )
+    assert main(["runs", "--region", REGION]) == 0
+    line = capsys.readouterr().out
+    assert started["run_id"] in line and "PARTIAL" in line and "rows_in=3" in line
+
+    world.s3.put_object(
+        Bucket="staging", Key=layout.report_key(started["run_id"], "rejects.csv"), Body=b"row_number\n2\n"
+    )
+    assert main(["failures", started["run_id"], "--region", REGION]) == 0
+    out = capsys.readouterr().out
+    assert "== rejects.csv ==" in out and "row_number" in out and "== failures.csv ==\n(none)" in out
+
+    assert main(["failures", "no-such-run", "--region", REGION]) == 2
+    assert "has no reports" in capsys.readouterr().err
+
+
+def test_cli_names_a_missing_stack(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    from local.cli import main
+
+    assert main(["runs", "--stack", "Nope", "--region", REGION]) == 2
+    assert capsys.readouterr().err.startswith("error:")
