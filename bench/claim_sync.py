@@ -5,7 +5,8 @@
 2. The same run again with every handler invocation serialised under ``tracemalloc``: the peak
    Python heap of each Lambda (the largest must stay well under its 512 MB+ memory size).
 3. An incremental run with 1 % of the claims changed: API calls and bytes uploaded, as a share of
-   the full run.
+   the full run; and another 1 % forced through a Bulk job instead of sObject Collections (the
+   measurement behind ``collections_max_rows``).
 4. The original system's way on the same emulator in the same run: one REST upsert per claim, for
    the same 10,000 claims that claimsync syncs in a run of its own; ratios of API calls and time.
 
@@ -160,6 +161,17 @@ def main(argv: list[str] | None = None) -> int:
             result["incremental_1pct"]["uncompressed_bytes_share_of_full"] = round(
                 incremental["bytes_uncompressed"] / max(full["bytes_uncompressed"], 1), 4
             )
+
+            # The same 1 % delta forced through one Bulk job: the measurement behind collections_max_rows.
+            from local.syncworld import apply_settings, local_settings
+
+            ca = endpoints["salesforce"]["ca_cert"]
+            changed_again, _ = mutate_rows(changed_rows, share=0.01, seed=6)
+            _admin(endpoints, "collaboratemd", "PUT", "/rows", json=changed_again)
+            apply_settings(local_settings(ca, collections_max_rows=0))
+            via_bulk = _measured_run(world)
+            apply_settings(local_settings(ca))
+            result["incremental_1pct_via_bulk"] = _pick(via_bulk)
 
             result["lambda_peak_python_heap_mb"] = memory_per_function(world)
 
