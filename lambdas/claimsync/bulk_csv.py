@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import BinaryIO, Final
 
 from claimsync.mapping import ClaimMapping
@@ -103,41 +103,3 @@ def write_bulk_csv(records: Iterable[ClaimRecord], mapping: ClaimMapping, run_id
     for record in records:
         written += out.write(rows.encode(record))
     return written
-
-
-def split_by_size(
-    records: Iterable[ClaimRecord], mapping: ClaimMapping, run_id: str, max_bytes: int = MAX_JOB_BYTES
-) -> Iterator[bytes]:
-    """Bulk CSV documents of at most ``max_bytes`` each (header repeated), in input order.
-
-    Sort first with :func:`sort_for_bulk`. The whole input is checked for repeated claim numbers
-    before the first document is produced (DuplicateExternalIdError), so no job is ever started
-    from a bad input. A single record too large for ``max_bytes`` with its header is a ValueError.
-    """
-    rows = _Rows(mapping, run_id)
-    records = list(records)
-    repeats = _duplicates(record.claim_number for record in records)
-    if repeats:
-        _raise_duplicates(repeats)
-    if len(rows.header) >= max_bytes:
-        raise ValueError("max_bytes is smaller than the CSV header")
-    return _chunks(records, rows, max_bytes)
-
-
-def _chunks(records: list[ClaimRecord], rows: _Rows, max_bytes: int) -> Iterator[bytes]:
-    parts: list[bytes] = []
-    size = 0
-    for record in records:
-        line = rows.encode(record)
-        if len(rows.header) + len(line) > max_bytes:
-            raise ValueError("one record does not fit in max_bytes")
-        if parts and size + len(line) > max_bytes:
-            yield b"".join(parts)
-            parts, size = [], 0
-        if not parts:
-            parts.append(rows.header)
-            size = len(rows.header)
-        parts.append(line)
-        size += len(line)
-    if parts:
-        yield b"".join(parts)

@@ -68,9 +68,5 @@ class Staging:
         except self._s3.exceptions.NoSuchKey:
             return None
 
-    def exists(self, key: str) -> bool:
-        resp = self._s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
-        return any(o["Key"] == key for o in resp.get("Contents", []))
-
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any
 
 from claimsync import layout
-from claimsync.bulk_csv import MAX_JOB_BYTES, header, sort_for_bulk, write_bulk_csv
+from claimsync.bulk_csv import MAX_JOB_BYTES, DuplicateExternalIdError, header, sort_for_bulk, write_bulk_csv
 from claimsync.collaboratemd import CollaborateMDClient
 from claimsync.config import SyncSettings
 from claimsync.mapping import ClaimMapping, Kind
@@ -248,16 +248,26 @@ def _merged_rows(parts: list[list[list[str]]], mapping: ClaimMapping) -> Iterato
 
 
 def _csv_documents(rows: Iterable[list[str]], mapping: ClaimMapping, max_bytes: int) -> Iterator[bytes]:
+    """Bulk CSV documents of at most ``max_bytes`` (header repeated). Pages already keep each claim in
+    one place; this re-checks the whole upload, so no job can ever hold an external id twice."""
+    key_i = header(mapping).index(mapping.external_id_field)
+    seen: set[str] = set()
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header(mapping))
     head = buf.getvalue().encode("utf-8")
     chunk, size = [head], len(head)
     for row in rows:
+        key = external_id_key(row[key_i])
+        if key in seen:
+            raise DuplicateExternalIdError("an external id repeats in the upload: no Bulk job was created")
+        seen.add(key)
         buf.seek(0)
         buf.truncate()
         writer.writerow(row)
         line = buf.getvalue().encode("utf-8")
+        if len(head) + len(line) > max_bytes:
+            raise ValueError("one record does not fit in a Bulk job")
         if size + len(line) > max_bytes and len(chunk) > 1:
             yield b"".join(chunk)
             chunk, size = [head], len(head)

@@ -22,6 +22,7 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 
+from claimsync.bulk_csv import DuplicateExternalIdError
 from claimsync.collaboratemd import CmdSettings, CollaborateMDClient, CollaborateMDError
 from claimsync.config import ConfigError, SyncSettings
 from claimsync.mapping import ClaimMapping, MappingError, load_mapping
@@ -44,6 +45,7 @@ SAFE_ERRORS: tuple[type[BaseException], ...] = (
     UploadDeadlineExceeded,
     BulkJobRejected,
     AccountingError,
+    DuplicateExternalIdError,
 )
 
 

@@ -12,7 +12,6 @@ from claimsync.bulk_csv import (
     DuplicateExternalIdError,
     header,
     sort_for_bulk,
-    split_by_size,
     write_bulk_csv,
 )
 from claimsync.mapping import load_mapping
@@ -113,7 +112,7 @@ def test_run_id_must_fit_the_run_field() -> None:
     with pytest.raises(ValueError, match="run_id must be 1 to 80 characters"):
         write_bulk_csv([], MAPPING, "r" * 81, io.BytesIO())
     with pytest.raises(ValueError, match="run_id"):
-        list(split_by_size([], MAPPING, ""))
+        write_bulk_csv([], MAPPING, "", io.BytesIO())
 
 
 # -------------------------------------------------------------------------------------------- ordering
@@ -142,45 +141,6 @@ def test_sort_groups_rows_by_parent_payor_unmapped_first() -> None:
     assert parents == [NULL, NULL, *["a0B000000000001AAA"] * 2, *["a0B000000000002AAA"] * 2]
 
 
-# ------------------------------------------------------------------------------------------- splitting
-
-
-def test_split_by_size_keeps_every_document_under_the_limit() -> None:
-    records = sort_for_bulk(
-        make(f"C-{i:03d}", "P1" if i % 3 else "P2", PaymentCheck="x" * (i % 7)) for i in range(60)
-    )
-    whole = write(records)
-    header_bytes = whole.split(b"\n", 1)[0] + b"\n"
-    max_bytes = len(header_bytes) + 700
-    documents = list(split_by_size(records, MAPPING, RUN_ID, max_bytes=max_bytes))
-    assert len(documents) > 3
-    lines: list[list[str]] = []
-    for document in documents:
-        assert len(document) <= max_bytes
-        assert document.startswith(header_bytes)
-        rows = read(document)
-        assert rows[0] == header(MAPPING)
-        assert len(rows) > 1
-        lines.extend(rows[1:])
-    assert lines == read(whole)[1:]  # nothing lost, duplicated or reordered
-
-
-def test_split_by_size_uses_one_document_when_it_fits() -> None:
-    records = [make("C-1"), make("C-2")]
-    assert list(split_by_size(records, MAPPING, RUN_ID)) == [write(records)]
-    assert list(split_by_size([], MAPPING, RUN_ID)) == []
-
-
-def test_split_by_size_refuses_a_record_that_cannot_fit() -> None:
-    records = [make("C-1")]
-    whole = write(records)
-    with pytest.raises(ValueError, match="one record does not fit"):
-        list(split_by_size(records, MAPPING, RUN_ID, max_bytes=len(whole) - 1))
-    assert list(split_by_size(records, MAPPING, RUN_ID, max_bytes=len(whole))) == [whole]
-    with pytest.raises(ValueError, match="smaller than the CSV header"):
-        split_by_size(records, MAPPING, RUN_ID, max_bytes=10)
-
-
 # ------------------------------------------------------------------------------------ unique external ids
 
 
@@ -194,5 +154,3 @@ def test_a_repeated_external_id_is_refused_before_anything_is_written(claim_ids:
         write_bulk_csv(records, MAPPING, RUN_ID, out)
     assert out.getvalue() == b""
     assert all(claim_id not in str(caught.value) for claim_id in claim_ids)  # no ids in messages
-    with pytest.raises(DuplicateExternalIdError):
-        split_by_size(records, MAPPING, RUN_ID, max_bytes=10_000)  # raised eagerly, before any document
