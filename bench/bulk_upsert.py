@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import random
 import resource
 import subprocess
@@ -86,10 +85,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args(argv)
 
-    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override Session.verify; trust the emulator's CA.
-    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        os.environ.pop(var, None)
-
     with tempfile.TemporaryDirectory(prefix="bench-bulk-") as tmp:
         work = Path(tmp)
         creds = SalesforceCredentials.generate()
@@ -108,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
             generate_s = time.perf_counter() - t0
 
             session = requests.Session()
+            session.trust_env = False  # else REQUESTS_CA_BUNDLE would win over session.verify
             session.verify = ready["ca_cert"]
             token = session.post(
                 ready["token_url"],

@@ -17,16 +17,6 @@ from local.tls import TlsMaterial, ensure_tls
 API_VERSION = "62.0"
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _no_ca_bundle_override() -> Iterator[None]:
-    # requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE win over ``Session.verify``; the emulator's CA
-    # must be the one that counts, exactly as a client configured with the CA path expects.
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("REQUESTS_CA_BUNDLE", raising=False)
-        mp.delenv("CURL_CA_BUNDLE", raising=False)
-        yield
-
-
 @pytest.fixture(scope="session")
 def tls(tmp_path_factory: pytest.TempPathFactory) -> TlsMaterial:
     return ensure_tls(tmp_path_factory.mktemp("tls"))
@@ -48,7 +38,14 @@ def emu(
 
 
 def new_session(tls: TlsMaterial) -> requests.Session:
+    """A client session that trusts exactly the emulator's CA.
+
+    requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE (set on these machines) win over
+    ``Session.verify``; ``trust_env = False`` scopes that to this session instead of changing the
+    process environment for every other test.
+    """
     s = requests.Session()
+    s.trust_env = False
     s.verify = str(tls.ca_cert)
     return s
 
