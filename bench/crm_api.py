@@ -37,7 +37,7 @@ from handlers import crm_api
 from local.api_server import ApiServer
 from local.salesforce_emulator.server import SalesforceCredentials, SalesforceEmulator
 from local.tls import ensure_tls
-from local.world import salesforce_gateway
+from local.world import salesforce_endpoints, salesforce_gateway
 
 WARMUP = 25
 
@@ -173,20 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         tls = ensure_tls(state / "tls")
         creds = SalesforceCredentials.generate()
         emulator = SalesforceEmulator(state / "salesforce", tls, creds).start()
-        endpoints = {
-            "salesforce": {
-                "instance_url": emulator.instance_url,
-                "token_url": emulator.token_url,
-                "username": creds.username,
-                "password": creds.password,
-                "security_token": creds.security_token,
-                "client_id": creds.client_id,
-                "client_secret": creds.client_secret,
-                "ca_cert": str(tls.ca_cert),
-                "api_version": "62.0",
-                "admin_url": emulator.admin_url,
-            }
-        }
+        endpoints = {"salesforce": salesforce_endpoints(emulator, creds, tls)}
         timer = HttpTimer()
         timer.install()
         try:

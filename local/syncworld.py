@@ -15,6 +15,7 @@ from typing import Any
 from claimsync import layout
 from claimsync.config import SyncSettings, settings_to_env
 from local.aws import LocalAws
+from local.world import salesforce_secret
 
 LOCAL_BUCKET = "claimsync-local-staging"
 LOCAL_TABLE = "claimsync-local-sync-state"
@@ -78,19 +79,10 @@ def deploy_claim_sync(aws: LocalAws, endpoints: dict[str, Any], settings: SyncSe
         TimeToLiveSpecification={"Enabled": True, "AttributeName": layout.TABLE_TTL_ATTRIBUTE},
     )
     secrets = aws.client("secretsmanager")
-    sf, cmd = endpoints["salesforce"], endpoints["collaboratemd"]
+    cmd = endpoints["collaboratemd"]
     secrets.create_secret(
         Name=settings.salesforce_secret_id,
-        SecretString=json.dumps(
-            {
-                "grant": "password",
-                "token_url": sf["token_url"],
-                "client_id": sf["client_id"],
-                "client_secret": sf["client_secret"],
-                "username": sf["username"],
-                "password": sf["password"] + sf.get("security_token", ""),
-            }
-        ),
+        SecretString=json.dumps(salesforce_secret(endpoints)),
     )
     secrets.create_secret(
         Name=settings.collaboratemd_secret_id,

@@ -19,7 +19,7 @@ from local.collaboratemd_emulator.reportfile import load_report_file
 from local.collaboratemd_emulator.server import CmdCredentials, CollaborateMDEmulator
 from local.salesforce_emulator.server import SalesforceCredentials as EmuSfCredentials
 from local.salesforce_emulator.server import SalesforceEmulator
-from local.tls import ensure_tls
+from local.tls import TlsMaterial, ensure_tls
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".local-world"
@@ -86,19 +86,7 @@ class LocalWorld:
 
         self.endpoints = {
             "state_dir": str(self.state_dir),
-            "salesforce": {
-                "instance_url": self.sf.instance_url,
-                "token_url": self.sf.token_url,
-                "username": sf_creds.username,
-                "password": sf_creds.password,
-                "security_token": sf_creds.security_token,
-                "client_id": sf_creds.client_id,
-                "client_secret": sf_creds.client_secret,
-                "jwt_private_key": str(self.sf.jwt_private_key_path),
-                "ca_cert": str(tls.ca_cert),
-                "api_version": SF_API_VERSION,
-                "admin_url": self.sf.admin_url,
-            },
+            "salesforce": salesforce_endpoints(self.sf, sf_creds, tls),
             "collaboratemd": {
                 "url": self.cmd.url,
                 "username": cmd_creds.username,
@@ -152,16 +140,42 @@ def _load_or_create(path: Path, cls: Any) -> Any:
     return creds
 
 
-def salesforce_gateway(endpoints: dict[str, Any]) -> SalesforceGateway:
+def salesforce_endpoints(
+    emulator: SalesforceEmulator, creds: EmuSfCredentials, tls: TlsMaterial
+) -> dict[str, Any]:
+    """The ``salesforce`` block of the endpoints line for a running emulator."""
+    return {
+        "instance_url": emulator.instance_url,
+        "token_url": emulator.token_url,
+        "username": creds.username,
+        "password": creds.password,
+        "security_token": creds.security_token,
+        "client_id": creds.client_id,
+        "client_secret": creds.client_secret,
+        "jwt_private_key": str(emulator.jwt_private_key_path),
+        "ca_cert": str(tls.ca_cert),
+        "api_version": SF_API_VERSION,
+        "admin_url": emulator.admin_url,
+    }
+
+
+def salesforce_secret(endpoints: dict[str, Any]) -> dict[str, str]:
+    """The Salesforce secret (as stored in Secrets Manager) for the local org: the password grant."""
     sf = endpoints["salesforce"]
-    creds = SalesforceCredentials(
-        token_url=sf["token_url"],
-        grant="password",
-        client_id=sf["client_id"],
-        client_secret=sf["client_secret"],
-        username=sf["username"],
-        password=sf["password"] + sf.get("security_token", ""),
-    )
+    return {
+        "grant": "password",
+        "token_url": sf["token_url"],
+        "client_id": sf["client_id"],
+        "client_secret": sf["client_secret"],
+        "username": sf["username"],
+        "password": sf["password"] + sf.get("security_token", ""),
+    }
+
+
+def salesforce_gateway(endpoints: dict[str, Any], **overrides: str) -> SalesforceGateway:
+    """A gateway on the local org; ``overrides`` replace secret keys (e.g. a wrong password in tests)."""
+    sf = endpoints["salesforce"]
+    creds = SalesforceCredentials.from_secret({**salesforce_secret(endpoints), **overrides})
     return SalesforceGateway(creds, api_version=sf["api_version"], ca_bundle=sf["ca_cert"])
 
 

@@ -17,7 +17,7 @@ from handlers import crm_api
 from local.api_server import ApiServer
 from local.salesforce_emulator.server import SalesforceCredentials, SalesforceEmulator
 from local.tls import ensure_tls
-from local.world import salesforce_gateway
+from local.world import salesforce_endpoints, salesforce_gateway
 
 # Small limits so that the tests can reach them cheaply.
 TEST_SETTINGS = replace(
@@ -83,18 +83,7 @@ def endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     emulator = SalesforceEmulator(state / "salesforce", tls, creds).start()
     yield {
         "state_dir": str(state),
-        "salesforce": {
-            "instance_url": emulator.instance_url,
-            "token_url": emulator.token_url,
-            "username": creds.username,
-            "password": creds.password,
-            "security_token": creds.security_token,
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-            "ca_cert": str(tls.ca_cert),
-            "api_version": "62.0",
-            "admin_url": emulator.admin_url,
-        },
+        "salesforce": salesforce_endpoints(emulator, creds, tls),
     }
     emulator.stop()
 

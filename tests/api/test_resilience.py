@@ -3,12 +3,11 @@ the session reused across warm requests; no request values in the logs."""
 
 from __future__ import annotations
 
-import dataclasses
-
 import pytest
 
 from claimsync.salesforce import SalesforceCredentials, SalesforceGateway
 from handlers import crm_api
+from local.world import salesforce_secret
 from tests.api.conftest import Api, ok, refused
 
 pytestmark = pytest.mark.api
@@ -130,16 +129,8 @@ def test_logs_hold_no_request_values(api: Api, caplog: pytest.LogCaptureFixture)
 
 
 def _gateway(api: Api, **changes: str) -> SalesforceGateway:
-    sf = api.endpoints["salesforce"]
-    creds = SalesforceCredentials(
-        token_url=sf["token_url"],
-        grant="password",
-        client_id=sf["client_id"],
-        client_secret=sf["client_secret"],
-        username=sf["username"],
-        password=sf["password"] + sf["security_token"],
-    )
-    return SalesforceGateway(dataclasses.replace(creds, **changes), ca_bundle=sf["ca_cert"], timeout_s=5)
+    creds = SalesforceCredentials.from_secret({**salesforce_secret(api.endpoints), **changes})
+    return SalesforceGateway(creds, ca_bundle=api.endpoints["salesforce"]["ca_cert"], timeout_s=5)
 
 
 class _using:
