@@ -49,6 +49,11 @@ def page_stats_key(run_id: str, page: int) -> str:
     return run_key(run_id, "stats", f"{page:05d}.json")
 
 
+def page_hashes_key(run_id: str, page: int) -> str:
+    """Content hash of every valid claim of a page: read only by FinishRun to write the snapshot."""
+    return run_key(run_id, "hashes", f"{page:05d}.json")
+
+
 def upload_state_key(run_id: str) -> str:
     return run_key(run_id, "upload", "state.json")
 

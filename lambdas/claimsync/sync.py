@@ -202,7 +202,6 @@ def transform_one_page(
         "changed": len(send) - new,
         "unchanged": len(result.records) - len(send),
         "rejected": len(result.rejected),
-        "hashes": {r.claim_number: r.content_hash for r in result.records},
         "rejects": [
             [rej.row_number, rej.claim_id, [[reason.code, reason.column] for reason in rej.reasons]]
             for rej in result.rejected
@@ -210,6 +209,8 @@ def transform_one_page(
         "unmapped": [[pid, pname, n] for (pid, pname), n in sorted(result.unmapped.items())],
     }
     staging.put_json(layout.page_stats_key(run.run_id, page), stats)
+    hashes = {r.claim_number: r.content_hash for r in result.records}
+    staging.put_json(layout.page_hashes_key(run.run_id, page), hashes)
     counts = {k: stats[k] for k in ("page", "rows", "send", "unchanged", "rejected")}
     counts["reasons"] = dict(
         Counter(code for rej in result.rejected for code in {r.code for r in rej.reasons})
@@ -541,7 +542,8 @@ def finish_run(staging: Staging, run: Run, page_count: int, rows_in: int) -> dic
     if not run.dry_run:
         snapshot = layout.snapshot_prefix(run.run_id)
         for s in stats:  # what landed: unchanged claims and sent claims that did not fail
-            shard = {claim: h for claim, h in s["hashes"].items() if claim not in failures}
+            hashes = staging.get_json(layout.page_hashes_key(run.run_id, s["page"]))
+            shard = {claim: h for claim, h in hashes.items() if claim not in failures}
             staging.put_json(layout.snapshot_shard_key(snapshot, s["page"]), shard)
 
     reports = {

@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import boto3
@@ -61,7 +62,7 @@ def settings() -> SyncSettings:
 @functools.cache
 def mapping() -> ClaimMapping:
     path = settings().mapping_path
-    return load_mapping(None if not path else __import__("pathlib").Path(path))
+    return load_mapping(Path(path) if path else None)
 
 
 @functools.cache
