@@ -29,7 +29,8 @@ import requests
 
 from claimsync import layout
 from claimsync.mapping import load_mapping
-from claimsync.sync import _collection_records  # the JSON form claimsync itself would send
+from claimsync.sobject_json import SObjectEncoder  # the JSON form claimsync itself would send
+from claimsync.steps.staged import StagedClaim
 from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
 from local.collaboratemd_emulator.generator import GeneratorSettings, generate_rows, mutate_rows
 from local.syncrun import run_sync, salesforce_counters
@@ -110,12 +111,9 @@ def original_way(world: LocalWorld, rows: list[dict[str, str]]) -> dict[str, Any
     before = salesforce_counters(world.endpoints)
     started = time.monotonic()
     gw = salesforce_gateway(world.endpoints)  # a fresh session, like the original's login
+    encoder = SObjectEncoder(mapping, "original-way")
     for record in records:
-        fields = dict(record.fields)
-        fields[mapping.run_field.field] = "original-way"
-        body = _collection_records(
-            [[fields.get(c) or "#N/A" for c in [*mapping.columns, mapping.run_field.field]]], mapping
-        )[0]
+        body = encoder.encode(StagedClaim.of(record))
         claim = body.pop(mapping.external_id_field)
         gw._send(
             "PATCH",

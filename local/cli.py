@@ -79,7 +79,7 @@ def _cmd_local_sync(args: argparse.Namespace) -> int:
 
 def _cmd_preview(args: argparse.Namespace) -> int:
     from claimsync.mapping import MappingError
-    from local.collaboratemd_emulator.reportfile import ReportFileError
+    from claimsync.report import ReportFormatError
     from local.preview import format_preview, preview
 
     try:
@@ -88,7 +88,7 @@ def _cmd_preview(args: argparse.Namespace) -> int:
             payor_mappings=Path(args.payor_mappings) if args.payor_mappings else None,
             mapping_file=Path(args.mapping) if args.mapping else None,
         )
-    except (ReportFileError, MappingError, OSError, ValueError) as exc:
+    except (ReportFormatError, MappingError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(json.dumps(result) if args.json else format_preview(result))

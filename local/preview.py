@@ -4,31 +4,43 @@ optional JSON file (a list of Payor_Mapping__c records), otherwise every payer s
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 from claimsync.mapping import load_mapping
+from claimsync.report import SourceRow, iter_member_rows
 from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
-from local.collaboratemd_emulator.reportfile import load_report_file
+
+
+def read_report_file(path: Path) -> list[SourceRow]:
+    """A report file read exactly as a sync reads the report's member: through ``claimsync.report``.
+
+    The format comes from the suffix (``.json`` / ``.csv``), else from the first character."""
+    data = path.read_bytes()
+    name = path.name
+    if path.suffix.lower() not in (".json", ".csv"):
+        name += ".json" if data.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"[", b"{") else ".csv"
+    return list(iter_member_rows(name, io.BytesIO(data)))
 
 
 def preview(
     report_file: Path, *, payor_mappings: Path | None = None, mapping_file: Path | None = None
 ) -> dict[str, Any]:
     mapping = load_mapping(mapping_file)
-    rows = list(enumerate(load_report_file(report_file), start=1))
+    source = list(enumerate(read_report_file(report_file), start=1))
+    rows = [(n, row.values) for n, row in source]
+    repaired = {n: row.invalid_text for n, row in source if row.invalid_text}
     payors = PayorIndex.from_records(json.loads(payor_mappings.read_text()) if payor_mappings else [])
-    missing = mapping.missing_columns(rows[0][1]) if rows else []
     superseded = find_superseded(claim_keys(rows, mapping), mapping.key_rule.length or 50)
-    result = transform_page(rows, superseded, mapping, payors)
+    result = transform_page(rows, superseded, mapping, payors, repaired)
     reasons = Counter(code for rej in result.rejected for code in {r.code for r in rej.reasons})
     return {
         "rows_in": len(rows),
         "would_send": len(result.records),
         "rejected": len(result.rejected),
-        "missing_columns": missing,
         "reject_reasons": dict(sorted(reasons.items())),
         "rejects": [
             {
@@ -49,8 +61,6 @@ def format_preview(result: dict[str, Any], limit: int = 20) -> str:
     lines = [
         f"{result['rows_in']} rows: {result['would_send']} would be sent, {result['rejected']} rejected",
     ]
-    if result["missing_columns"]:
-        lines.append(f"the report lacks mapped columns {result['missing_columns']}: a sync would fail")
     for code, n in result["reject_reasons"].items():
         lines.append(f"  {code}: {n}")
     for rej in result["rejects"][:limit]:

@@ -43,11 +43,21 @@ def local_settings(ca_bundle: str, **overrides: Any) -> SyncSettings:
 
 def apply_settings(settings: SyncSettings) -> None:
     """Point the in-process handlers at ``settings`` (their caches are cleared: a new cold start)."""
+    from aws_lambda_powertools.utilities import parameters
+
     from handlers import _edge
 
     os.environ.update(settings_to_env(settings))
-    for cached in (_edge.settings, _edge.mapping, _edge.staging, _edge.salesforce, _edge.collaboratemd):
+    for cached in (
+        _edge.settings,
+        _edge.mapping,
+        _edge.staging,
+        _edge.salesforce,
+        _edge.collaboratemd,
+        _edge.report_registry,
+    ):
         cached.cache_clear()
+    parameters.clear_caches()  # the secrets of another world's emulators must not survive
 
 
 def _handler(path: str) -> Any:

@@ -84,6 +84,9 @@ class ClaimSyncStack(cdk.Stack):
                 shared.secrets.grant_read(shared.secrets.salesforce, fn.function)
             if spec.collaboratemd:
                 shared.secrets.grant_read(shared.secrets.collaboratemd, fn.function)
+            if spec.sync_table:
+                state.table.grant(fn.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
+                key.grant_encrypt_decrypt(fn.function)
             self.functions[spec.name] = fn
 
         lambdas = {name: fn.function for name, fn in self.functions.items()}

@@ -14,17 +14,19 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
-from typing import BinaryIO, Final
+from collections.abc import Iterable, Iterator, Mapping
+from typing import BinaryIO, Final, Protocol
 
+from claimsync.errors import ClaimsyncError
 from claimsync.mapping import ClaimMapping
 from claimsync.transform import ClaimRecord, external_id_key
+from claimsync.values import NULL_MARKER
 
-NULL: Final = "#N/A"
+NULL: Final = NULL_MARKER
 MAX_JOB_BYTES: Final = 100_000_000  # about 150 MB once base64-encoded: the per-upload limit
 
 
-class DuplicateExternalIdError(ValueError):
+class DuplicateExternalIdError(ClaimsyncError, ValueError):
     """The same external id (ignoring case, see external_id_key) appears twice in one Bulk job."""
 
 
@@ -79,7 +81,7 @@ class _Rows:
         self._buffer.truncate()
         return text.encode("utf-8")
 
-    def encode(self, record: ClaimRecord) -> bytes:
+    def encode(self, record: Claimlike) -> bytes:
         fields = record.fields
         values = []
         for column in self._columns:
@@ -103,3 +105,40 @@ def write_bulk_csv(records: Iterable[ClaimRecord], mapping: ClaimMapping, run_id
     for record in records:
         written += out.write(rows.encode(record))
     return written
+
+
+class Claimlike(Protocol):
+    @property
+    def claim_number(self) -> str: ...
+
+    @property
+    def fields(self) -> Mapping[str, str | None]: ...
+
+
+def bulk_documents(
+    claims: Iterable[Claimlike], mapping: ClaimMapping, run_id: str, max_bytes: int = MAX_JOB_BYTES
+) -> Iterator[bytes]:
+    """Bulk CSV documents of at most ``max_bytes`` each (header repeated), one per Bulk job.
+
+    Pages already keep each claim in one place; this re-checks the whole upload, so no job can ever
+    hold an external id twice (``DuplicateExternalIdError`` before the document holding the repeat
+    is yielded).
+    """
+    rows = _Rows(mapping, run_id)
+    seen: set[str] = set()
+    chunk, size = [rows.header], len(rows.header)
+    for claim in claims:
+        key = external_id_key(claim.claim_number)
+        if key in seen:
+            _raise_duplicates(1)
+        seen.add(key)
+        line = rows.encode(claim)
+        if len(rows.header) + len(line) > max_bytes:
+            raise ValueError("one record does not fit in a Bulk job")
+        if size + len(line) > max_bytes and len(chunk) > 1:
+            yield b"".join(chunk)
+            chunk, size = [rows.header], len(rows.header)
+        chunk.append(line)
+        size += len(line)
+    if len(chunk) > 1:
+        yield b"".join(chunk)

@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 import requests
 
+from claimsync.errors import ClaimsyncError
 
-class CollaborateMDError(Exception):
+
+class CollaborateMDError(ClaimsyncError):
     """A CollaborateMD call failed. Messages name the status, never report data."""
-
-    transient = False
 
 
 class CmdUnavailable(CollaborateMDError):

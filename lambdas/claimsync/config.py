@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
+from claimsync.errors import ClaimsyncError
 
-class ConfigError(Exception):
+
+class ConfigError(ClaimsyncError):
     pass
 
 

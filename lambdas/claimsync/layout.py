@@ -19,6 +19,7 @@ TABLE_TTL_ATTRIBUTE = "expires_at"  # epoch seconds; DynamoDB TTL removes stale 
 LOCK_PK, LOCK_SK = "LOCK", "claim-sync"
 CHECKPOINT_PK, CHECKPOINT_SK = "CHECKPOINT", "claim-sync"
 RUN_PK = "RUN"  # sort key: the run id (the execution name)
+REPORT_PK, REPORT_SK = "REPORT", "claim-sync"  # the CollaborateMD report request in flight (report_registry)
 
 # ---- S3 staging bucket -----------------------------------------------------------------------------
 # runs/ holds staged PHI (report pages, CSV parts): short lifecycle expiry.
@@ -41,12 +42,14 @@ def payors_key(run_id: str) -> str:
     return run_key(run_id, "payors.json")
 
 
-def send_part_key(run_id: str, page: int) -> str:
-    return run_key(run_id, "send", f"{page:05d}.csv")
+def changes_key(run_id: str, page: int) -> str:
+    """The page's claims to send: typed records, JSON Lines, in Bulk order (``steps.staged``)."""
+    return run_key(run_id, "changes", f"{page:05d}.jsonl")
 
 
-def page_stats_key(run_id: str, page: int) -> str:
-    return run_key(run_id, "stats", f"{page:05d}.json")
+def page_outcome_key(run_id: str, page: int) -> str:
+    """The page's counts, rejects and unmapped payers (``steps.staged.PageOutcome``)."""
+    return run_key(run_id, "outcome", f"{page:05d}.json")
 
 
 def page_hashes_key(run_id: str, page: int) -> str:
@@ -79,6 +82,7 @@ class FunctionSpec:
     timeout_s: int = 120
     salesforce: bool = False  # needs the Salesforce secret
     collaboratemd: bool = False  # needs the CollaborateMD secret
+    sync_table: bool = False  # reads/writes items of the sync-state table itself (not via the ASL)
 
     @property
     def placeholder(self) -> str:
@@ -88,10 +92,20 @@ class FunctionSpec:
 SYNC_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("PrepareRun", "handlers.prepare_run.handler", memory_mb=256, timeout_s=10),
     FunctionSpec(
-        "StartReport", "handlers.start_report.handler", memory_mb=256, timeout_s=60, collaboratemd=True
+        "StartReport",
+        "handlers.start_report.handler",
+        memory_mb=256,
+        timeout_s=60,
+        collaboratemd=True,
+        sync_table=True,
     ),
     FunctionSpec(
-        "CheckReport", "handlers.check_report.handler", memory_mb=1024, timeout_s=600, collaboratemd=True
+        "CheckReport",
+        "handlers.check_report.handler",
+        memory_mb=1024,
+        timeout_s=600,
+        collaboratemd=True,
+        sync_table=True,
     ),
     FunctionSpec("LoadPayors", "handlers.load_payors.handler", memory_mb=256, timeout_s=120, salesforce=True),
     FunctionSpec("TransformPage", "handlers.transform_page.handler", memory_mb=512, timeout_s=300),

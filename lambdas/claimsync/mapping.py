@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from claimsync import values
+from claimsync.errors import ClaimsyncError
 
 Converter = Callable[[str], str | None]
 
@@ -72,7 +73,7 @@ _RESOLVER_CACHE_SIZE: Final = 64
 _Resolved = tuple[tuple[str | None, ...], "Callable[[Mapping[str, Any]], tuple[Any, ...]] | None"]
 
 
-class MappingError(ValueError):
+class MappingError(ClaimsyncError, ValueError):
     """The mapping configuration is invalid. The message names the file and the offending entry."""
 
 
@@ -141,6 +142,8 @@ def claim_key_converter(length: int) -> Converter:
             raise values.InvalidValue(MISSING_CLAIM_ID)
         if len(key) > length:
             raise values.InvalidValue(INVALID_CLAIM_ID)
+        if key == values.NULL_MARKER:
+            raise values.InvalidValue(values.RESERVED_VALUE)
         return key
 
     return convert
@@ -213,11 +216,6 @@ class ClaimMapping:
                 return rule
         raise KeyError(field_name)
 
-    def missing_columns(self, header: Iterable[str]) -> list[str]:
-        """The mapped source columns a report header lacks (a report-level problem: check it once)."""
-        present = {normalise_column(name) for name in header}
-        return [column for column in self.source_columns if normalise_column(column) not in present]
-
     def source_values(self, row: Mapping[str, Any]) -> Sequence[str]:
         """The row's values for :attr:`source_columns`, in that order; absent or null → ``""``.
 
@@ -240,6 +238,27 @@ class ClaimMapping:
                 value = "" if value is None else str(value)
             out.append(value)
         return out
+
+    def absent_positions(self, row: Mapping[str, Any]) -> tuple[int, ...]:
+        """Positions in :attr:`source_columns` of the mapped columns ``row`` does not have at all.
+
+        Absent is not empty: a row whose ``ClaimTotalAmount`` is null or ``""`` clears the field, a
+        row without the key cannot say what the field should be, so the transformation rejects it
+        (``MISSING_COLUMN``). Cached per header, like :meth:`source_values`.
+        """
+        header = tuple(row)
+        resolved = self._resolved.get(header)
+        if resolved is None:
+            resolved = self._resolve(header)
+        keys, getter = resolved
+        if getter is not None:
+            return ()
+        return tuple(i for i, key in enumerate(keys) if key is None)
+
+    def positions_of(self, columns: Iterable[str]) -> tuple[int, ...]:
+        """Positions in :attr:`source_columns` of those ``columns`` (report spellings) that are mapped."""
+        wanted = {normalise_column(column) for column in columns}
+        return tuple(i for i, column in enumerate(self.source_columns) if normalise_column(column) in wanted)
 
     def _resolve(self, header: tuple[str, ...]) -> _Resolved:
         by_norm: dict[str, str] = {}

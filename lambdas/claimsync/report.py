@@ -4,6 +4,12 @@ A member is either JSON (a list of row objects, or an object holding such a list
 CSV with a header row. When a ZIP carries both formats they are renderings of the same report, so
 the JSON members are read and the CSV ones ignored; otherwise every member is read in name order.
 Every value becomes a string ("" for null) — the transformation rules expect strings.
+
+This is where report text enters claimsync, so it is checked here, once (``claimsync.text``): a value
+that is not valid Unicode (a lone surrogate from a JSON escape, or bytes that are not UTF-8 in a CSV)
+is repaired to U+FFFD and its column recorded in :attr:`SourceRow.invalid_text`; the transformation
+rejects that row ``INVALID_TEXT`` and the run goes on. Nothing downstream meets text UTF-8 cannot
+encode.
 """
 
 from __future__ import annotations
@@ -12,20 +18,42 @@ import csv
 import io
 import json
 import zipfile
+import zlib
 from collections.abc import Iterator
-from typing import Any
+from dataclasses import dataclass
+from typing import IO, Any
+
+from claimsync import text
+from claimsync.errors import ClaimsyncError
 
 
-class ReportFormatError(Exception):
-    """The report cannot be read. Messages name the member and the problem, never row values."""
+class ReportFormatError(ClaimsyncError):
+    """The report cannot be read. Messages name the member and the problem, never row values.
+
+    ``damaged``: the ZIP itself is damaged (truncated, bad CRC) — a download problem that fetching
+    the results again may cure — rather than content that is not a report."""
+
+    def __init__(self, message: str, *, damaged: bool = False) -> None:
+        super().__init__(message)
+        self.damaged = damaged
 
 
-def iter_report_rows(zip_bytes: bytes) -> Iterator[dict[str, str]]:
+@dataclass(frozen=True, slots=True)
+class SourceRow:
+    """One report row as read: column → text, and the columns whose text had to be repaired."""
+
+    values: dict[str, str]
+    invalid_text: tuple[str, ...] = ()
+
+
+def iter_report_rows(report_zip: bytes | IO[bytes]) -> Iterator[SourceRow]:
+    """The rows of a report ZIP (bytes, or a seekable binary file such as a spool file)."""
+    source = io.BytesIO(report_zip) if isinstance(report_zip, bytes | bytearray) else report_zip
     try:
-        archive = zipfile.ZipFile(io.BytesIO(zip_bytes))
+        archive = zipfile.ZipFile(source)
         names = sorted(n for n in archive.namelist() if not n.endswith("/"))
     except (zipfile.BadZipFile, ValueError, EOFError):
-        raise ReportFormatError("the report ZIP is corrupt") from None
+        raise ReportFormatError("the report ZIP is corrupt", damaged=True) from None
     json_members = [n for n in names if n.lower().endswith(".json")]
     csv_members = [n for n in names if n.lower().endswith(".csv")]
     members = json_members or csv_members
@@ -34,19 +62,23 @@ def iter_report_rows(zip_bytes: bytes) -> Iterator[dict[str, str]]:
     with archive:
         for name in members:
             try:
-                raw = archive.read(name)
-            except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, EOFError, OSError):
-                raise ReportFormatError(f"member {name!r} cannot be decompressed") from None
-            if name in json_members:
-                yield from _json_rows(name, raw)
-            else:
-                yield from _csv_rows(name, raw)
+                with archive.open(name) as member:
+                    yield from iter_member_rows(name, member)
+            except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error):
+                raise ReportFormatError(f"member {name!r} cannot be decompressed", damaged=True) from None
 
 
-def _json_rows(name: str, raw: bytes) -> Iterator[dict[str, str]]:
+def iter_member_rows(name: str, member: IO[bytes]) -> Iterator[SourceRow]:
+    """The rows of one member (or of a report file: ``claimsync preview`` reads files through here)."""
+    if name.lower().endswith(".json"):
+        return _json_rows(name, member.read())
+    return _csv_rows(name, member)
+
+
+def _json_rows(name: str, raw: bytes) -> Iterator[SourceRow]:
     try:
-        doc = json.loads(raw.decode("utf-8-sig"))
-    except (UnicodeDecodeError, ValueError):
+        doc = json.loads(raw.decode("utf-8-sig", "surrogateescape"))
+    except ValueError:
         raise ReportFormatError(f"member {name!r} is not valid JSON") from None
     if isinstance(doc, dict):
         doc = next((v for k, v in doc.items() if k.lower() == "data"), None)
@@ -55,19 +87,19 @@ def _json_rows(name: str, raw: bytes) -> Iterator[dict[str, str]]:
     for index, row in enumerate(doc, start=1):
         if not isinstance(row, dict):
             raise ReportFormatError(f"member {name!r}: item {index} is not an object")
-        yield {str(k): _text(v) for k, v in row.items()}
+        yield _source_row({str(k): _text(v) for k, v in row.items()})
 
 
-def _csv_rows(name: str, raw: bytes) -> Iterator[dict[str, str]]:
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ReportFormatError(f"member {name!r} is not UTF-8") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+def _csv_rows(name: str, member: IO[bytes]) -> Iterator[SourceRow]:
+    # surrogateescape: a byte that is not UTF-8 becomes a lone surrogate, which the row check below
+    # turns into an INVALID_TEXT reject of that row instead of failing the whole report.
+    decoded = io.TextIOWrapper(member, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    reader = csv.reader(decoded, strict=True)
     try:
         header = next(reader, None)
         if not header:
             return
+        header = [text.scrub(column) for column in header]
         width = len(header)
         for line, values in enumerate(reader, start=2):
             if not values:
@@ -76,9 +108,18 @@ def _csv_rows(name: str, raw: bytes) -> Iterator[dict[str, str]]:
                 raise ReportFormatError(
                     f"member {name!r}: line {line} has {len(values)} fields, header {width}"
                 )
-            yield dict(zip(header, values, strict=True))
+            yield _source_row(dict(zip(header, values, strict=True)))
     except csv.Error:
         raise ReportFormatError(f"member {name!r} is not valid CSV") from None
+
+
+def _source_row(values: dict[str, str]) -> SourceRow:
+    bad = [column for column, value in values.items() if not text.is_valid(value)]
+    keys_bad = [column for column in values if not text.is_valid(column)]
+    if not bad and not keys_bad:
+        return SourceRow(values)
+    repaired = {text.scrub(column): text.scrub(value) for column, value in values.items()}
+    return SourceRow(repaired, tuple(text.scrub(column) for column in bad))
 
 
 def _text(value: Any) -> str:

@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 import requests
 
+from claimsync.errors import ClaimsyncError
+
 Grant = Literal["password", "client_credentials", "jwt"]
 BulkResultKind = Literal["successfulResults", "failedResults", "unprocessedrecords"]
 COLLECTION_LIMIT = 200  # records per sObject Collections request
@@ -36,10 +38,8 @@ UNCOMPRESSED_KINDS = frozenset({"bulk_upload"})
 # Errors
 
 
-class SalesforceError(Exception):
+class SalesforceError(ClaimsyncError):
     """A Salesforce call failed. ``str(exc)`` holds the error code and the operation, never values."""
-
-    transient = False
 
     def __init__(
         self,

@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Container, Iterable, Iterator, Mapping
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
 from claimsync.mapping import ClaimMapping
-from claimsync.values import InvalidValue
+from claimsync.values import INVALID_TEXT, InvalidValue
 
 DUPLICATE_CLAIM_ID: Final = "DUPLICATE_CLAIM_ID"
 INVALID_DATE_RANGE: Final = "INVALID_DATE_RANGE"
+MISSING_COLUMN: Final = "MISSING_COLUMN"
+"""The row has no such key at all (a JSON row without ``ClaimTotalAmount``, a CSV without the column).
+Empty or null is a value ("clear the field"); absent is not, so the row is rejected, whichever row it is."""
 MAPPED: Final = "Mapped"
 UNMAPPED: Final = "Unmapped"
 
@@ -232,14 +235,45 @@ def content_hash(fields: Mapping[str, str | None]) -> str:
     return _hash_values(names, [fields[name] for name in names])
 
 
+def _unreadable(
+    row: Mapping[str, str], mapping: ClaimMapping, invalid_text: Collection[str]
+) -> tuple[set[int], list[Reason]]:
+    """Mapped columns the row lacks (MISSING_COLUMN) or whose text was not valid Unicode where the
+    report was read (INVALID_TEXT, see ``claimsync.text``): their positions and reasons."""
+    positions: set[int] = set()
+    reasons: list[Reason] = []
+    for code, found in (
+        (MISSING_COLUMN, mapping.absent_positions(row)),
+        (INVALID_TEXT, mapping.positions_of(invalid_text) if invalid_text else ()),
+    ):
+        for position in found:
+            if position not in positions:
+                positions.add(position)
+                reasons.append(Reason(code, mapping.source_columns[position]))
+    return positions, reasons
+
+
 def transform_row(
-    row: Mapping[str, str], row_number: int, mapping: ClaimMapping, payors: PayorIndex
+    row: Mapping[str, str],
+    row_number: int,
+    mapping: ClaimMapping,
+    payors: PayorIndex,
+    invalid_text: Collection[str] = (),
 ) -> ClaimRecord | Rejected:
-    """Validate and normalise one report row; a reject lists every reason found in the row."""
+    """Validate and normalise one report row; a reject lists every reason found in the row.
+
+    ``invalid_text``: the report columns whose value the reader had to repair (``claimsync.text``).
+    """
     source = mapping.source_values(row)
     fields: dict[str, str | None] = {}
     reasons: list[Reason] | None = None
+    skip: Container[int] = ()
+    if invalid_text or mapping.absent_positions(row):
+        skip, found = _unreadable(row, mapping, invalid_text)
+        reasons = found or None
     for name, column, position, convert in mapping.steps:
+        if position in skip:
+            continue
         try:
             fields[name] = convert(source[position])
         except InvalidValue as exc:
@@ -283,8 +317,12 @@ def transform_page(
     superseded: Container[int],
     mapping: ClaimMapping,
     payors: PayorIndex,
+    invalid_text: Mapping[int, Collection[str]] | None = None,
 ) -> PageResult:
-    """Transform one page of (row number, row); rows in ``superseded`` become DUPLICATE_CLAIM_ID."""
+    """Transform one page of (row number, row); rows in ``superseded`` become DUPLICATE_CLAIM_ID.
+
+    ``invalid_text``: row number → the columns the reader repaired (those rows are INVALID_TEXT)."""
+    repaired = invalid_text or {}
     result = PageResult()
     records, rejected, unmapped = result.records, result.rejected, result.unmapped
     duplicate = (Reason(DUPLICATE_CLAIM_ID, mapping.key_rule.column),)
@@ -294,7 +332,7 @@ def transform_page(
             claim_id = mapping.source_values(row)[key_index].strip() or None
             rejected.append(Rejected(row_number, claim_id, duplicate))
             continue
-        outcome = transform_row(row, row_number, mapping, payors)
+        outcome = transform_row(row, row_number, mapping, payors, repaired.get(row_number, ()))
         if isinstance(outcome, ClaimRecord):
             records.append(outcome)
             if not outcome.payor_mapped:

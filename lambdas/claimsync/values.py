@@ -19,7 +19,8 @@ Accepted forms:
   the date forms) is UTC midnight. Sub-millisecond digits are truncated.
 - text: trimmed (Unicode whitespace); longer than the field length (counted in characters, i.e.
   code points) is ``VALUE_TOO_LONG``, never truncated. Any Unicode is valid; a string that is not
-  valid Unicode (a lone surrogate) is ``INVALID_TEXT``, since it cannot be encoded as UTF-8.
+  valid Unicode (a lone surrogate) is ``INVALID_TEXT``, since it cannot be encoded as UTF-8. A value
+  that is exactly ``#N/A`` (the Bulk CSV null marker) is ``RESERVED_VALUE``: it cannot be carried.
 
 Only ASCII digits are accepted in numbers and dates (``re.ASCII``): ``Decimal`` and ``int`` would
 otherwise accept e.g. Arabic-Indic digits.
@@ -40,6 +41,12 @@ VALUE_TOO_LONG: Final = "VALUE_TOO_LONG"
 # Not in salesforce.md: text that is not valid Unicode (lone surrogates, possible from JSON "\ud800"
 # escapes) cannot be written as UTF-8 CSV at all, so it rejects the row instead of crashing the page.
 INVALID_TEXT: Final = "INVALID_TEXT"
+# Not in salesforce.md either: Bulk API 2.0 reads a CSV value of exactly ``#N/A`` as "set null", and
+# no escape exists, so a text value that *is* ``#N/A`` would land as null while its content hash says
+# "#N/A" — a silent loss never corrected. Such a row is rejected with its own reason instead.
+RESERVED_VALUE: Final = "RESERVED_VALUE"
+NULL_MARKER: Final = "#N/A"
+"""The Bulk API 2.0 CSV null marker (``claimsync.bulk_csv`` writes it for "no value")."""
 
 # Salesforce accepts dates from 1700-01-01 to 4000-12-31.
 MIN_YEAR: Final = 1700
@@ -265,6 +272,8 @@ def clean_text(raw: str, length: int) -> str | None:
         return None
     if len(text) > length:
         raise InvalidValue(VALUE_TOO_LONG)
+    if text == NULL_MARKER:
+        raise InvalidValue(RESERVED_VALUE)
     _check_unicode(text)
     return text
 
@@ -294,6 +303,8 @@ def text_converter(length: int) -> Callable[[str], str | None]:
             return None
         if len(text) > length:
             raise InvalidValue(VALUE_TOO_LONG)
+        if text == NULL_MARKER:
+            raise InvalidValue(RESERVED_VALUE)
         if not text.isascii():
             _check_unicode(text)
         return text

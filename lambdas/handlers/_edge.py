@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -23,31 +24,20 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities import parameters
 
-from claimsync.bulk_csv import DuplicateExternalIdError
-from claimsync.collaboratemd import CmdSettings, CollaborateMDClient, CollaborateMDError
+from claimsync.collaboratemd import CmdSettings, CollaborateMDClient
 from claimsync.config import ConfigError, SyncSettings
-from claimsync.mapping import ClaimMapping, MappingError, load_mapping
-from claimsync.report import ReportFormatError
-from claimsync.runinput import InvalidInput
-from claimsync.salesforce import SalesforceCredentials, SalesforceError, SalesforceGateway
+from claimsync.errors import ClaimsyncError
+from claimsync.mapping import ClaimMapping, load_mapping
+from claimsync.report_registry import ReportRegistry
+from claimsync.salesforce import SalesforceCredentials, SalesforceGateway
 from claimsync.staging import Staging
-from claimsync.sync import AccountingError, BulkJobRejected, ReportDeadlineExceeded, UploadDeadlineExceeded
+from claimsync.steps import STEPS
+from claimsync.steps.contract import from_payload, to_payload
 
 logger = Logger(service="claimsync")
 
-SAFE_ERRORS: tuple[type[BaseException], ...] = (
-    CollaborateMDError,
-    SalesforceError,
-    ReportFormatError,
-    InvalidInput,
-    ConfigError,
-    MappingError,
-    ReportDeadlineExceeded,
-    UploadDeadlineExceeded,
-    BulkJobRejected,
-    AccountingError,
-    DuplicateExternalIdError,
-)
+# claimsync's own errors promise messages without claim values (claimsync.errors)
+SAFE_ERRORS: tuple[type[BaseException], ...] = (ClaimsyncError,)
 
 
 class UnexpectedError(Exception):
@@ -68,6 +58,11 @@ def mapping() -> ClaimMapping:
 @functools.cache
 def staging() -> Staging:
     return Staging(boto3.client("s3"), settings().bucket)
+
+
+@functools.cache
+def report_registry() -> ReportRegistry:
+    return ReportRegistry(boto3.client("dynamodb"), settings().table)
 
 
 def _secret(secret_id: str) -> dict[str, Any]:
@@ -98,6 +93,51 @@ def collaboratemd() -> CollaborateMDClient:
     )
 
 
+class LambdaDeps:
+    """``claimsync.steps.deps.Deps`` for one invocation: the process's cached clients, the time now."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    @property
+    def settings(self) -> SyncSettings:
+        return settings()
+
+    @property
+    def mapping(self) -> ClaimMapping:
+        return mapping()
+
+    @property
+    def staging(self) -> Staging:
+        return staging()
+
+    @property
+    def salesforce(self) -> SalesforceGateway:
+        return salesforce()
+
+    @property
+    def collaboratemd(self) -> CollaborateMDClient:
+        return collaboratemd()
+
+    @property
+    def reports(self) -> ReportRegistry:
+        return report_registry()
+
+
+def step_handler(state: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
+    """The Lambda handler of one state machine task: the payload → the step's input dataclass → the
+    step → its output as JSON. Logs the step's name and the output's counts (never a claim value)."""
+    step = STEPS[state]
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        result = to_payload(step.function(LambdaDeps(), from_payload(step.task, event)))
+        logger.info(f"{state} done", extra={k: v for k, v in result.items() if isinstance(v, int | str)})
+        return result
+
+    handler.__module__ = f"handlers.{state}"
+    return lambda_handler(handler)
+
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -118,4 +158,4 @@ def lambda_handler(func: F) -> F:
             logger.error("unexpected error", extra={"error": type(exc).__name__})
             raise UnexpectedError(f"{type(exc).__name__} in {func.__module__}") from None
 
-    return logger.inject_lambda_context(log_event=False)(wrapper)  # type: ignore[no-any-return]
+    return logger.inject_lambda_context(log_event=False)(wrapper)  # type: ignore[return-value]

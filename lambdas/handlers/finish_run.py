@@ -1,4 +1,5 @@
-"""FinishRun: accounting check, new snapshot, the run's reports in S3, and the summary."""
+"""FinishRun: accounting check, new snapshot, the run's reports in S3, the summary (claimsync.steps.finish);
+and the run's counts as CloudWatch metrics for the dashboard and the alarms."""
 
 from __future__ import annotations
 
@@ -7,25 +8,17 @@ from typing import Any
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
-from claimsync import layout, sync
-from handlers._edge import lambda_handler, logger, staging
+from claimsync import layout
+from handlers._edge import step_handler
 
 metrics = Metrics(namespace=layout.METRIC_NAMESPACE, service=layout.METRIC_SERVICE)
+_finish = step_handler("FinishRun")
 
-LOGGED = ("status", "rows_in", "sent", "unchanged", "rejected", "succeeded", "failed")
 
-
-@lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    summary = sync.finish_run(
-        staging(), sync.Run.from_payload(event["run"]), int(event["page_count"]), int(event["rows_in"])
-    )
-    logger.info("run finished", extra={k: summary[k] for k in LOGGED})
+    summary = _finish(event, context)
     emit_metrics(summary)
-    # The payload keeps counts; the unmapped payers list (possibly long) stays in the S3 summary.
-    payload = {k: v for k, v in summary.items() if k != "unmapped_payers"}
-    payload["unmapped_payer_count"] = len(summary["unmapped_payers"])
-    return payload
+    return summary
 
 
 def emit_metrics(summary: dict[str, Any]) -> None:

@@ -1,15 +1,5 @@
-"""LoadPayors: stage the active and inactive Payor_Mapping__c records for the run."""
+"""LoadPayors: stage the active payor mappings (claimsync.steps.payors)."""
 
-from __future__ import annotations
+from handlers._edge import step_handler
 
-from typing import Any
-
-from claimsync import sync
-from handlers._edge import lambda_handler, logger, salesforce, staging
-
-
-@lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = sync.load_payors(salesforce(), staging(), str(event["run"]["run_id"]))
-    logger.info("payor mappings loaded", extra=result)
-    return result
+handler = step_handler("LoadPayors")

@@ -1,16 +1,5 @@
-"""StartReport: start the CollaborateMD claims report (REPORT RUNNING on start is retried by the ASL)."""
+"""StartReport: start the CollaborateMD report, or adopt one an earlier run left running (claimsync.steps.report)."""
 
-from __future__ import annotations
+from handlers._edge import step_handler
 
-import time
-from typing import Any
-
-from claimsync import sync
-from handlers._edge import collaboratemd, lambda_handler, logger, settings
-
-
-@lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    request = sync.start_report(collaboratemd(), settings(), time.time())
-    logger.info("report started")
-    return request
+handler = step_handler("StartReport")

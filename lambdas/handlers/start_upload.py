@@ -1,24 +1,5 @@
-"""StartUpload: send the changed claims: sObject Collections for small deltas, else Bulk API 2.0."""
+"""StartUpload: send the staged claims (Collections or Bulk jobs) (claimsync.steps.upload)."""
 
-from __future__ import annotations
+from handlers._edge import step_handler
 
-import time
-from typing import Any
-
-from claimsync import sync
-from handlers._edge import lambda_handler, logger, mapping, salesforce, settings, staging
-
-
-@lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    result = sync.start_upload(
-        staging(),
-        salesforce(),
-        settings(),
-        mapping(),
-        sync.Run.from_payload(event["run"]),
-        int(event["page_count"]),
-        time.time(),
-    )
-    logger.info("upload started", extra={k: result[k] for k in ("mode", "to_send", "pending")})
-    return result
+handler = step_handler("StartUpload")

@@ -1,22 +1,5 @@
-"""TransformPage: one Map iteration: validate, normalise and compare one page of claims."""
+"""TransformPage: one Map iteration — transform a page, compare, stage the changes (claimsync.steps.page)."""
 
-from __future__ import annotations
+from handlers._edge import step_handler
 
-from typing import Any
-
-from claimsync import sync
-from handlers._edge import lambda_handler, logger, mapping, staging
-
-
-@lambda_handler
-def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    counts = sync.transform_one_page(
-        staging(),
-        mapping(),
-        sync.Run.from_payload(event["run"]),
-        int(event["page"]),
-        int(event["page_count"]),
-        sync.Checkpoint.from_item(event.get("checkpoint")),
-    )
-    logger.info("page transformed", extra=counts)
-    return {"page": event["page"], **counts}
+handler = step_handler("TransformPage")

@@ -143,6 +143,11 @@ def admin_blueprint(engine: ReportEngine) -> Blueprint:
     def calls() -> Response:
         return _json(engine.calls())
 
+    @bp.post("/running")
+    def set_running() -> Response:
+        body = _object_body({"remaining_polls"})
+        return _json({"requests": engine.set_remaining_polls(body.get("remaining_polls", 0))})
+
     @bp.post("/reset")
     def reset() -> Response:
         engine.reset()
@@ -152,7 +157,7 @@ def admin_blueprint(engine: ReportEngine) -> Blueprint:
 
 
 def _json(value: Any, status: int = 200) -> Response:
-    return Response(json.dumps(value, ensure_ascii=False), status=status, mimetype="application/json")
+    return Response(json.dumps(value), status=status, mimetype="application/json")
 
 
 def _json_body() -> Any:

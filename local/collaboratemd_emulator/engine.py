@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import base64
 import csv
+import dataclasses
 import io
 import json
 import os
@@ -310,7 +311,7 @@ class ReportEngine:
             rows = self.rows()
             tmp = self._rows_file.with_name(f".{self._rows_file.name}.{os.getpid()}.tmp")
             with tmp.open("w", encoding="utf-8") as fh:
-                json.dump(rows, fh, ensure_ascii=False, separators=(",", ":"))
+                json.dump(rows, fh, separators=(",", ":"))
             tmp.chmod(0o600)
             os.replace(tmp, self._rows_file)
 
@@ -369,6 +370,18 @@ class ReportEngine:
             self._faults.clear()
             self._requests.clear()
             self._running.clear()
+
+    def set_remaining_polls(self, polls: int) -> list[str]:
+        """Every running report answers REPORT RUNNING ``polls`` more times, then finishes: how long a
+        report left running keeps running is CollaborateMD's business, not its poller's."""
+        polls = _non_negative_int(polls, "polls")
+        with self._lock:
+            changed = []
+            for request in self._requests.values():
+                if not request.final:
+                    request.config = dataclasses.replace(request.config, running_polls=request.polls + polls)
+                    changed.append(request.request_id)
+            return changed
 
     def overview(self) -> dict[str, Any]:
         with self._lock:
@@ -496,12 +509,16 @@ def build_zip(rows: Sequence[dict[str, str]], config: EmulatorConfig, *, malform
         for member in config.members:
             if member == "json":
                 value: Any = {"data": list(rows)} if config.json_shape == "object" else list(rows)
-                content = json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+                # ASCII with escapes: a lone surrogate (half an emoji) travels as "\ud83d", as JSON
+                # writers of UTF-16 systems send it, instead of failing the encoding.
+                content = json.dumps(value, separators=(",", ":")).encode("ascii")
                 if malformed:
                     content = content[: max(1, len(content) * 2 // 3)]
                 archive.writestr("report.json", content)
             else:
-                content = rows_to_csv(rows).encode("utf-8")
+                # surrogatepass: a lone surrogate is written as its (invalid) UTF-8 bytes, as systems
+                # that encode UTF-16 code units one by one do; the reader must survive it.
+                content = rows_to_csv(rows).encode("utf-8", "surrogatepass")
                 if malformed:  # a ragged row, bytes that are not UTF-8, an unterminated quoted field
                     content += b'1,2,3\r\n"40000001,\xff\xfe unterminated'
                 archive.writestr("report.csv", content)

@@ -156,7 +156,7 @@ def world(_world: World) -> Iterator[World]:
     w = _world
     w.cmd("POST", "/reset")
     w.cmd("DELETE", "/faults")
-    w.cmd("POST", "/config", json={"running_polls": 1})
+    w.cmd("POST", "/config", json={"running_polls": 1, "members": ["json"]})
     w.sf("POST", "/reset")
     seed_payor_mappings(salesforce_gateway(w.endpoints))
     w.sf("POST", "/counters/reset")

@@ -259,7 +259,7 @@ def test_report_running_on_start_is_retried(world):
     [
         ({"results_status": "REPORT TIMED OUT", "count": 1}, "CmdReportFailed", "REPORT TIMED OUT"),
         ({"results_status": "ERROR", "count": 1}, "CmdReportFailed", "ERROR"),
-        ({"corrupt_zip": True, "count": 1}, "ReportFormatError", "the report ZIP is corrupt"),
+        ({"malformed_member": True, "count": 1}, "ReportFormatError", "is not valid"),
     ],
 )
 def test_report_failures_fail_the_run_cleanly(world, fault, error, cause):

@@ -30,15 +30,19 @@ PAYORS = PayorIndex.from_records(
 
 
 def make(claim_id: str, payer_id: str = "P1", **changes: str) -> ClaimRecord:
-    row = {
-        "ClaimID": claim_id,
-        "PateintNameID": "DOE, JANE (7)",
-        "PayerID": payer_id,
-        "ClaimPrimaryPayerName": "Payer",
-        "StatementCoversFromDate": "01/02/2024",
-        "ClaimTotalAmount": "$1,867.99",
-        "updatedAt": "2024-02-01T10:20:30.456Z",
-    } | changes
+    row = (
+        dict.fromkeys(MAPPING.source_columns, "")
+        | {
+            "ClaimID": claim_id,
+            "PateintNameID": "DOE, JANE (7)",
+            "PayerID": payer_id,
+            "ClaimPrimaryPayerName": "Payer",
+            "StatementCoversFromDate": "01/02/2024",
+            "ClaimTotalAmount": "$1,867.99",
+            "updatedAt": "2024-02-01T10:20:30.456Z",
+        }
+        | changes
+    )
     result = transform_row(row, 1, MAPPING, PAYORS)
     assert isinstance(result, ClaimRecord), result
     return result

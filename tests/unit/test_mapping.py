@@ -298,11 +298,14 @@ def test_rows_with_different_headers_are_resolved_separately() -> None:
         assert mapping.source_values({header: f"C{i}"})[mapping.key_index] == f"C{i}"
 
 
-def test_missing_columns() -> None:
+def test_absent_positions_name_the_mapped_columns_a_row_lacks() -> None:
     mapping = load_mapping()
-    header = [f" {column.lower()} " for column in mapping.source_columns if column != "PaymentCheck"]
-    assert mapping.missing_columns(header) == ["PaymentCheck"]
-    assert mapping.missing_columns([*header, "PAYMENTCHECK"]) == []
+    row = {f" {column.lower()} ": "" for column in mapping.source_columns if column != "PaymentCheck"}
+    assert [mapping.source_columns[i] for i in mapping.absent_positions(row)] == ["PaymentCheck"]
+    assert mapping.absent_positions({**row, "PAYMENTCHECK": ""}) == ()
+    assert mapping.positions_of(["paymentcheck", "not mapped"]) == (
+        mapping.source_columns.index("PaymentCheck"),
+    )
 
 
 # ------------------------------------------------------------------------------------ vs the metadata

@@ -5,11 +5,15 @@ import zipfile
 
 import pytest
 
-from claimsync.report import ReportFormatError, iter_report_rows
+from claimsync.report import ReportFormatError, SourceRow, iter_report_rows
 
 pytestmark = pytest.mark.unit
 
 ROWS = [{"ClaimID": "1", "ClaimTotalAmount": "$1,000.00"}, {"ClaimID": "2", "ClaimTotalAmount": "(5.00)"}]
+
+
+def values(data: bytes) -> list[dict[str, str]]:
+    return [row.values for row in iter_report_rows(data)]
 
 
 def make_zip(members: dict[str, bytes]) -> bytes:
@@ -27,28 +31,28 @@ def csv_bytes(rows):
 
 
 def test_json_list_member():
-    assert list(iter_report_rows(make_zip({"report.json": json.dumps(ROWS).encode()}))) == ROWS
+    assert values(make_zip({"report.json": json.dumps(ROWS).encode()})) == ROWS
 
 
 def test_json_object_with_data_and_non_string_values():
     doc = {"Data": [{"ClaimID": 7, "Paid": None, "Flag": True}]}
-    rows = list(iter_report_rows(make_zip({"r.json": json.dumps(doc).encode()})))
+    rows = values(make_zip({"r.json": json.dumps(doc).encode()}))
     assert rows == [{"ClaimID": "7", "Paid": "", "Flag": "true"}]
 
 
 def test_csv_member_with_bom_and_quoted_commas():
     data = b'\xef\xbb\xbfClaimID,ClaimTotalAmount\n1,"$1,000.00"\n2,(5.00)\n'
-    assert list(iter_report_rows(make_zip({"report.csv": data}))) == ROWS
+    assert values(make_zip({"report.csv": data})) == ROWS
 
 
 def test_json_preferred_when_both_formats_render_the_same_report():
     z = make_zip({"report.csv": csv_bytes(ROWS), "report.json": json.dumps(ROWS).encode()})
-    assert list(iter_report_rows(z)) == ROWS
+    assert values(z) == ROWS
 
 
 def test_several_csv_members_are_read_in_name_order():
     z = make_zip({"b.csv": csv_bytes(ROWS[1:]), "a.csv": csv_bytes(ROWS[:1])})
-    assert list(iter_report_rows(z)) == ROWS
+    assert values(z) == ROWS
 
 
 @pytest.mark.parametrize(
@@ -68,3 +72,31 @@ def test_unreadable_reports_raise_a_clear_error_without_values(data, message):
     with pytest.raises(ReportFormatError, match=message) as err:
         list(iter_report_rows(data))
     assert "1,2" not in str(err.value)
+
+
+def test_a_lone_surrogate_from_a_json_escape_is_repaired_and_its_column_named():
+    # Valid JSON: "\ud83d" is half an emoji, as a UTF-16 system that truncates a name writes it.
+    doc = b'[{"ClaimID": "1", "PateintNameID": "DOE, J\\ud83d (7)"}, {"ClaimID": "2"}]'
+    rows = list(iter_report_rows(make_zip({"r.json": doc})))
+    assert rows[0] == SourceRow({"ClaimID": "1", "PateintNameID": "DOE, J\ufffd (7)"}, ("PateintNameID",))
+    assert rows[1] == SourceRow({"ClaimID": "2"})
+    for row in rows:  # everything downstream can encode every string
+        json.dumps(row.values, ensure_ascii=False).encode("utf-8")
+
+
+def test_bytes_that_are_not_utf8_in_a_csv_reject_the_row_not_the_report():
+    # a lone surrogate written as its UTF-8 bytes (ED A0 BD), and a stray Latin-1 byte
+    data = b"ClaimID,PateintNameID,PaymentCheck\n1,DOE \xed\xa0\xbd,ok\n2,fine,caf\xe9\n3,ok,ok\n"
+    rows = list(iter_report_rows(make_zip({"r.csv": data})))
+    assert [row.invalid_text for row in rows] == [("PateintNameID",), ("PaymentCheck",), ()]
+    assert rows[1].values["PaymentCheck"] == "caf\ufffd"
+
+
+def test_a_csv_member_is_read_as_a_stream():
+    # a quoted field with line breaks across the reader's chunks still parses as one value
+    long_value = "x" * 70_000 + "\r\n" + "y" * 10
+    data = ('ClaimID,PrimaryAuth\r\n1,"' + long_value + '"\r\n2,b\r\n').encode()
+    assert values(make_zip({"r.csv": data})) == [
+        {"ClaimID": "1", "PrimaryAuth": long_value},
+        {"ClaimID": "2", "PrimaryAuth": "b"},
+    ]

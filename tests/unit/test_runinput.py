@@ -1,6 +1,6 @@
 import pytest
 
-from claimsync.runinput import InvalidInput, RunOptions, parse_run_input
+from claimsync.steps.run import InvalidInput, parse_run_input
 
 pytestmark = pytest.mark.unit
 
@@ -8,10 +8,10 @@ pytestmark = pytest.mark.unit
 @pytest.mark.parametrize(
     ("payload", "expected"),
     [
-        ({}, RunOptions()),
-        (None, RunOptions()),
-        ({"full_sync": True}, RunOptions(full_sync=True)),
-        ({"dry_run": True, "full_sync": False}, RunOptions(dry_run=True)),
+        ({}, {}),
+        (None, {}),
+        ({"full_sync": True}, {"full_sync": True}),
+        ({"dry_run": True, "full_sync": False}, {"dry_run": True, "full_sync": False}),
     ],
 )
 def test_accepted_inputs(payload, expected):

@@ -143,10 +143,49 @@ def test_empty_values_are_no_value_so_the_field_is_cleared() -> None:
     assert cleared == set(MAPPING.columns) - {"Claim_Number__c", "Name", "Paid__c", "Payor_Mapping_Status__c"}
 
 
-def test_missing_columns_read_as_empty() -> None:
-    got = record({"ClaimID": "CLM-9"}, NO_PAYORS)
-    assert got.fields["Charged_Amount__c"] is None
-    assert got.fields["Paid__c"] == "false"
+def test_a_row_lacking_a_mapped_column_is_rejected_naming_it_whichever_row_it_is() -> None:
+    # Absent is not empty: a JSON row without ClaimTotalAmount must not clear Charged_Amount__c.
+    lacking = {k: v for k, v in BASE.items() if k not in ("ClaimTotalAmount", "PaymentReceived")}
+    got = transform_row(lacking, 3, MAPPING, PAYORS)
+    assert got == Rejected(
+        3,
+        "CLM-1001",
+        (Reason("MISSING_COLUMN", "ClaimTotalAmount"), Reason("MISSING_COLUMN", "PaymentReceived")),
+    )
+    # null and "" are values: they clear the field
+    assert record(row(ClaimTotalAmount="")).fields["Charged_Amount__c"] is None
+    # the same rule for every row of a page, first or not
+    page = transform_page([(1, lacking), (2, BASE), (3, lacking)], set(), MAPPING, PAYORS)
+    assert [r.row_number for r in page.rejected] == [1, 3] and len(page.records) == 1
+
+
+def test_a_row_without_the_claim_id_key_is_rejected_as_missing_column() -> None:
+    got = transform_row({k: v for k, v in BASE.items() if k != "ClaimID"}, 1, MAPPING, PAYORS)
+    assert got == Rejected(1, None, (Reason("MISSING_COLUMN", "ClaimID"),))
+
+
+def test_text_the_reader_repaired_rejects_the_row_as_invalid_text() -> None:
+    repaired = row(PateintNameID="DOE, J\ufffd (7)")
+    got = transform_row(repaired, 4, MAPPING, PAYORS, invalid_text=("pateintnameid",))
+    assert got == Rejected(4, "CLM-1001", (Reason("INVALID_TEXT", "PateintNameID"),))
+    # a repaired column the mapping does not read changes nothing
+    assert isinstance(transform_row(BASE | {"Notes": "x"}, 4, MAPPING, PAYORS, ("Notes",)), ClaimRecord)
+    page = transform_page(
+        [(4, repaired), (5, BASE | {"ClaimID": "C2"})], set(), MAPPING, PAYORS, {4: ["PateintNameID"]}
+    )
+    assert [r.row_number for r in page.rejected] == [4]
+
+
+@pytest.mark.parametrize(
+    "column", ["PrimaryAuth", "PatientReference", "PaymentCheck", "ClaimID", "PateintNameID"]
+)
+def test_a_text_value_that_is_the_bulk_null_marker_is_rejected_never_nulled(column: str) -> None:
+    value = " #N/A " if column != "PateintNameID" else "#N/A (7)"
+    got = transform_row(row(**{column: value}), 2, MAPPING, PAYORS)
+    assert isinstance(got, Rejected)
+    assert Reason("RESERVED_VALUE", column) in got.reasons
+    # a look-alike is ordinary text
+    assert isinstance(transform_row(row(**{column: "#N/A-1"}), 2, MAPPING, PAYORS), ClaimRecord)
 
 
 def test_unicode_text_is_kept() -> None:

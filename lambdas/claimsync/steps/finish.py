@@ -1,0 +1,173 @@
+"""FinishRun: check the accounting, write the run's report and the new snapshot, summarise the run.
+
+Accounting, kept for every run: ``rows_in = sent + unchanged + rejected`` and, unless a dry run,
+``sent = succeeded + failed``; a mismatch fails the run (``AccountingError``) rather than lose a claim.
+The snapshot (claim → content hash of what landed) is written shard by shard, one shard per page:
+unchanged claims and sent claims that did not fail. Failed and rejected claims are left out, so the
+next run sends them again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from claimsync import layout
+from claimsync.steps.contract import to_payload
+from claimsync.steps.deps import Deps
+from claimsync.steps.run import Run
+from claimsync.steps.staged import PageOutcome, UnmappedPayer
+from claimsync.steps.upload import AccountingError, Failure, UploadState, load_state, page_outcomes
+
+SUCCEEDED, PARTIAL, DRY_RUN = "SUCCEEDED", "PARTIAL", "DRY_RUN"
+
+
+@dataclass(frozen=True)
+class FinishTask:
+    run: Run
+    page_count: int
+    rows_in: int
+
+
+@dataclass(frozen=True)
+class ApiUsage:
+    used: int | None = None
+    max: int | None = None
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """``$.summary``: the run record's content (the S3 ``summary.json`` adds the unmapped payers)."""
+
+    run_id: str
+    status: str
+    full_sync: bool
+    dry_run: bool
+    rows_in: int
+    sent: int
+    new: int
+    changed: int
+    unchanged: int
+    rejected: int
+    succeeded: int
+    failed: int
+    page_count: int
+    upload_mode: str
+    snapshot_prefix: str
+    finished_at: int
+    reject_reasons: dict[str, int] = field(default_factory=dict)
+    failure_codes: dict[str, int] = field(default_factory=dict)
+    unmapped_payer_count: int = 0
+    salesforce_api_usage: ApiUsage = field(default_factory=ApiUsage)
+    reports: dict[str, str] = field(default_factory=dict)
+
+
+def finish_run(deps: Deps, task: FinishTask) -> RunSummary:
+    run = task.run
+    outcomes = page_outcomes(deps, run.run_id, task.page_count)
+    upload = load_state(deps, run.run_id)
+    failures = {} if run.dry_run else upload.failures
+    counts = _check_accounting(outcomes, upload, task.rows_in, run.dry_run)
+
+    snapshot = "" if run.dry_run else _write_snapshot(deps, run.run_id, outcomes, failures)
+    reports = _write_reports(deps, run.run_id, outcomes, failures)
+    unmapped = _unmapped(outcomes)
+    summary = RunSummary(
+        run_id=run.run_id,
+        status=DRY_RUN if run.dry_run else (PARTIAL if failures or counts["rejected"] else SUCCEEDED),
+        full_sync=run.full_sync,
+        dry_run=run.dry_run,
+        rows_in=task.rows_in,
+        sent=counts["sent"],
+        new=sum(o.new for o in outcomes),
+        changed=sum(o.changed for o in outcomes),
+        unchanged=counts["unchanged"],
+        rejected=counts["rejected"],
+        succeeded=0 if run.dry_run else upload.succeeded,
+        failed=len(failures),
+        page_count=task.page_count,
+        upload_mode=upload.mode,
+        snapshot_prefix=snapshot,
+        finished_at=int(deps.now),
+        reject_reasons=_reject_reasons(outcomes),
+        failure_codes=dict(sorted(Counter(f.code for f in failures.values()).items())),
+        unmapped_payer_count=len(unmapped),
+        salesforce_api_usage=ApiUsage(upload.api_used, upload.api_max),
+        reports={name: deps.staging.uri(key) for name, key in reports.items()},
+    )
+    document = to_payload(summary) | {"unmapped_payers": [to_payload(u) for u in unmapped]}
+    deps.staging.put_json(reports["summary"], document)
+    return summary
+
+
+def _check_accounting(
+    outcomes: list[PageOutcome], upload: UploadState, rows_in: int, dry_run: bool
+) -> dict[str, int]:
+    counts = {
+        "rows": sum(o.rows for o in outcomes),
+        "sent": sum(o.sent for o in outcomes),
+        "unchanged": sum(o.unchanged for o in outcomes),
+        "rejected": sum(o.rejected for o in outcomes),
+    }
+    if counts["rows"] != rows_in or rows_in != counts["sent"] + counts["unchanged"] + counts["rejected"]:
+        raise AccountingError("rows_in != sent + unchanged + rejected")
+    if not dry_run and counts["sent"] != upload.succeeded + len(upload.failures):
+        raise AccountingError("sent != succeeded + failed")
+    return counts
+
+
+def _write_snapshot(
+    deps: Deps, run_id: str, outcomes: Iterable[PageOutcome], failures: dict[str, Failure]
+) -> str:
+    """One shard per page, read and written one at a time: what landed (unchanged + sent - failed)."""
+    prefix = layout.snapshot_prefix(run_id)
+    for outcome in outcomes:
+        hashes = deps.staging.get_json(layout.page_hashes_key(run_id, outcome.page))
+        shard = {claim: h for claim, h in hashes.items() if claim not in failures}
+        deps.staging.put_json(layout.snapshot_shard_key(prefix, outcome.page), shard)
+    return prefix
+
+
+def _write_reports(
+    deps: Deps, run_id: str, outcomes: Iterable[PageOutcome], failures: dict[str, Failure]
+) -> dict[str, str]:
+    keys = {
+        name: layout.report_key(run_id, f"{name}.{ext}")
+        for name, ext in (("rejects", "csv"), ("failures", "csv"), ("summary", "json"))
+    }
+    rejects = _csv(
+        ["row_number", "claim_id", "reasons"],
+        ([r.row_number, r.claim_id or "", r.codes()] for o in outcomes for r in o.rejects),
+    )
+    deps.staging.put_bytes(keys["rejects"], rejects, "text/csv")
+    failed = _csv(
+        ["claim_id", "error_code", "salesforce_message"],
+        ([claim, f.code, f.message] for claim, f in sorted(failures.items())),
+    )
+    deps.staging.put_bytes(keys["failures"], failed, "text/csv")
+    return keys
+
+
+def _csv(header: list[str], rows: Iterable[list[object]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode("utf-8")
+
+
+def _reject_reasons(outcomes: Iterable[PageOutcome]) -> dict[str, int]:
+    """Rejected rows per reason code (a row counts once per code, however many columns)."""
+    counts = Counter(code for o in outcomes for rej in o.rejects for code in {r.code for r in rej.reasons})
+    return dict(sorted(counts.items()))
+
+
+def _unmapped(outcomes: Iterable[PageOutcome]) -> list[UnmappedPayer]:
+    totals: Counter[tuple[str, str]] = Counter()
+    for outcome in outcomes:
+        for payer in outcome.unmapped:
+            totals[(payer.payer_id, payer.payer_name)] += payer.claims
+    return [UnmappedPayer(pid, name, n) for (pid, name), n in sorted(totals.items())]

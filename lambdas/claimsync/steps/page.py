@@ -1,0 +1,110 @@
+"""TransformPage (one Map iteration): transform a page, compare with the snapshot, stage the changes.
+
+Reads the page's rows, the payor mappings and the snapshot shard(s) that can hold the page's claims;
+writes the claims to send (typed, in Bulk order), the page's content hashes (for FinishRun's new
+snapshot) and its outcome (counts, rejects, unmapped payers).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from claimsync import layout
+from claimsync.staging import Staging, previous_shards
+from claimsync.steps.contract import to_payload
+from claimsync.steps.deps import Deps
+from claimsync.steps.run import Run
+from claimsync.steps.staged import PageOutcome, Reject, StagedClaim, StagedPage, UnmappedPayer, encode_claims
+from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The last finished run: where its snapshot is and how many shards it has."""
+
+    snapshot_prefix: str
+    shard_count: int
+    last_run_id: str = ""
+
+    @classmethod
+    def from_item(cls, raw: dict[str, Any] | None) -> Checkpoint | None:
+        """From a DynamoDB ``GetItem`` result (``{"Item": {...}}`` or ``{}``)."""
+        item = (raw or {}).get("Item")
+        if not item:
+            return None
+        return cls(
+            snapshot_prefix=item["snapshot_prefix"]["S"],
+            shard_count=int(item["shard_count"]["N"]),
+            last_run_id=item.get("last_run_id", {}).get("S", ""),
+        )
+
+
+@dataclass(frozen=True)
+class PageTask:
+    run: Run
+    page: int
+    page_count: int
+    checkpoint: dict[str, Any] = field(default_factory=dict)
+    """The LoadCheckpoint ``GetItem`` result, as the state machine has it."""
+
+
+@dataclass(frozen=True)
+class PageCounts:
+    page: int
+    rows: int
+    sent: int
+    unchanged: int
+    rejected: int
+    reasons: dict[str, int] = field(default_factory=dict)
+
+
+def previous_hashes(
+    staging: Staging, checkpoint: Checkpoint | None, page: int, page_count: int
+) -> dict[str, str]:
+    if checkpoint is None:
+        return {}
+    previous: dict[str, str] = {}
+    for shard in previous_shards(page, page_count, checkpoint.shard_count):
+        key = layout.snapshot_shard_key(checkpoint.snapshot_prefix, shard)
+        entries = staging.get_json_optional(key)  # None: the snapshot expired; all is new
+        if entries:
+            previous.update(entries)
+    return previous
+
+
+def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
+    staging, mapping, run_id = deps.staging, deps.mapping, task.run.run_id
+    page = StagedPage.from_json(staging.get_json(layout.page_key(run_id, task.page)))
+    superseded = find_superseded(claim_keys(page.rows, mapping), mapping.key_rule.length or 50)
+    payors = PayorIndex.from_records(staging.get_json(layout.payors_key(run_id)))
+    result = transform_page(page.rows, superseded, mapping, payors, page.invalid_text)
+
+    checkpoint = Checkpoint.from_item(task.checkpoint)
+    previous = {} if task.run.full_sync else previous_hashes(staging, checkpoint, task.page, task.page_count)
+    send = sorted(
+        (StagedClaim.of(r) for r in result.records if previous.get(r.claim_number) != r.content_hash),
+        key=StagedClaim.bulk_order,
+    )
+    if send:
+        staging.put_bytes(layout.changes_key(run_id, task.page), encode_claims(send), "application/x-ndjson")
+    new = sum(1 for claim in send if claim.claim_number not in previous)
+    outcome = PageOutcome(
+        page=task.page,
+        rows=len(page.rows),
+        sent=len(send),
+        new=new,
+        unchanged=len(result.records) - len(send),
+        rejected=len(result.rejected),
+        rejects=tuple(Reject.of(r) for r in result.rejected),
+        unmapped=tuple(UnmappedPayer(pid, name, n) for (pid, name), n in sorted(result.unmapped.items())),
+    )
+    staging.put_json(layout.page_outcome_key(run_id, task.page), to_payload(outcome))
+    staging.put_json(
+        layout.page_hashes_key(run_id, task.page), {r.claim_number: r.content_hash for r in result.records}
+    )
+    reasons = Counter(code for rej in result.rejected for code in {r.code for r in rej.reasons})
+    return PageCounts(
+        task.page, outcome.rows, outcome.sent, outcome.unchanged, outcome.rejected, dict(reasons)
+    )

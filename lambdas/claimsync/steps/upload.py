@@ -1,0 +1,326 @@
+"""StartUpload and CheckUpload: send the staged claims to Salesforce and follow them until they land.
+
+Small deltas (≤ ``collections_max_rows``) go through sObject Collections (synchronous, 200 per call);
+larger ones through one Bulk API 2.0 job per ≤ 100 MB of CSV. The state machine polls the Bulk jobs
+(Wait → CheckUpload): every check polls all open jobs of the run at once and says when to look again
+from their measured progress. When they are done it reads their failed and unprocessed rows and
+resubmits those that failed for a transient reason (``UNABLE_TO_LOCK_ROW``...) up to
+``transient_retry_rounds`` times; the rest are failures with Salesforce's error code.
+
+What the polls need between invocations (job ids, progress, failures by claim) is the typed
+:class:`UploadState` in S3; the state machine carries only :class:`UploadProgress` (counts).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import heapq
+import io
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+
+from claimsync import layout
+from claimsync.bulk_csv import bulk_documents
+from claimsync.errors import ClaimsyncError
+from claimsync.salesforce import COLLECTION_LIMIT, TRANSIENT_RECORD_ERRORS, SalesforceGateway
+from claimsync.sobject_json import SObjectEncoder
+from claimsync.staging import claim_bucket
+from claimsync.steps.contract import from_payload, to_payload
+from claimsync.steps.deps import Deps
+from claimsync.steps.polling import Poll, wait_for_progress
+from claimsync.steps.run import Run
+from claimsync.steps.staged import PageOutcome, StagedClaim, decode_claims
+from claimsync.transform import external_id_key
+
+FINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
+ASSUMED_BULK_RATE = 2_000.0  # records/s before a job's own progress is measured
+NONE, DRY_RUN, COLLECTIONS, BULK = "NONE", "DRY_RUN", "COLLECTIONS", "BULK"
+
+
+class UploadDeadlineExceeded(ClaimsyncError):
+    """Salesforce did not finish the Bulk job(s) before the run's deadline."""
+
+
+class BulkJobRejected(ClaimsyncError):
+    """Salesforce failed a Bulk job as a whole for a reason retrying cannot fix (e.g. unknown field)."""
+
+
+class AccountingError(ClaimsyncError):
+    """The counts of a run do not add up: a claim would be lost. Never expected; fails the run."""
+
+
+@dataclass(frozen=True)
+class UploadTask:
+    run: Run
+    page_count: int
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    """``$.upload``: whether to poll again, and when."""
+
+    pending: bool
+    mode: str
+    sent: int
+    jobs: int = 0
+    round: int = 1
+    poll_seconds: int = 0
+    deadline: int = 0
+
+
+@dataclass(frozen=True)
+class UploadCheckTask:
+    run: Run
+    upload: UploadProgress
+
+
+@dataclass
+class BulkJob:
+    id: str
+    records: int
+    processed: int = 0
+    polled_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Failure:
+    code: str
+    message: str = ""
+
+
+@dataclass
+class UploadState:
+    mode: str
+    page_count: int = 1
+    round: int = 1
+    sent: int = 0
+    succeeded: int = 0
+    jobs: list[BulkJob] = field(default_factory=list)
+    failures: dict[str, Failure] = field(default_factory=dict)
+    """Claim number → why it did not land."""
+    api_used: int | None = None
+    api_max: int | None = None
+
+
+def load_state(deps: Deps, run_id: str) -> UploadState:
+    return from_payload(UploadState, deps.staging.get_json(layout.upload_state_key(run_id)))
+
+
+def _save(deps: Deps, run_id: str, state: UploadState, gw: SalesforceGateway | None = None) -> None:
+    if gw is not None:
+        state.api_used, state.api_max = gw.stats.api_used, gw.stats.api_max
+    deps.staging.put_json(layout.upload_state_key(run_id), to_payload(state))
+
+
+# -- StartUpload -----------------------------------------------------------------------------------
+
+
+def page_outcomes(deps: Deps, run_id: str, page_count: int) -> list[PageOutcome]:
+    return [
+        from_payload(PageOutcome, deps.staging.get_json(layout.page_outcome_key(run_id, page)))
+        for page in range(page_count)
+    ]
+
+
+def staged_claims(deps: Deps, run_id: str, pages: Iterable[int]) -> Iterator[StagedClaim]:
+    """The staged claims of ``pages`` merged in Bulk order (each page's file already is)."""
+    streams = [
+        decode_claims(deps.staging.get_bytes(layout.changes_key(run_id, page)).splitlines()) for page in pages
+    ]
+    return heapq.merge(*streams, key=StagedClaim.bulk_order)
+
+
+def start_upload(deps: Deps, task: UploadTask) -> UploadProgress:
+    run = task.run
+    outcomes = page_outcomes(deps, run.run_id, task.page_count)
+    sent = sum(o.sent for o in outcomes)
+    state = UploadState(NONE, page_count=task.page_count, sent=sent)
+    if run.dry_run or sent == 0:
+        state.mode = DRY_RUN if run.dry_run else NONE
+        _save(deps, run.run_id, state)
+        return UploadProgress(False, state.mode, sent)
+
+    gw = deps.salesforce
+    claims = _counted(staged_claims(deps, run.run_id, [o.page for o in outcomes if o.sent]), sent)
+    if sent <= deps.settings.collections_max_rows:
+        state.mode = COLLECTIONS
+        _send_collections(deps, gw, run.run_id, state, list(claims), deps.settings.transient_retry_rounds)
+        _save(deps, run.run_id, state, gw)
+        return UploadProgress(False, COLLECTIONS, sent)
+
+    state.mode = BULK
+    state.jobs = _submit_bulk(deps, gw, run.run_id, claims)
+    poll = Poll.start(deps.now, _first_wait(deps, sent), deps.settings.upload_deadline_seconds)
+    _save(deps, run.run_id, state, gw)
+    return UploadProgress(True, BULK, sent, len(state.jobs), 1, poll.poll_seconds, poll.deadline)
+
+
+def _counted(claims: Iterator[StagedClaim], expected: int) -> Iterator[StagedClaim]:
+    count = 0
+    for claim in claims:
+        count += 1
+        yield claim
+    if count != expected:
+        raise AccountingError("the staged claims are not the ones the pages counted")
+
+
+def _first_wait(deps: Deps, records: int) -> int:
+    s = deps.settings
+    return wait_for_progress(
+        records,
+        None,
+        floor_s=s.upload_poll_seconds,
+        cap_s=s.upload_poll_max_seconds,
+        assumed_rate_per_s=ASSUMED_BULK_RATE,
+    )
+
+
+def _send_collections(
+    deps: Deps, gw: SalesforceGateway, run_id: str, state: UploadState, claims: list[StagedClaim], rounds: int
+) -> None:
+    encoder = SObjectEncoder(deps.mapping, run_id)
+    mapping = deps.mapping
+    pending = claims
+    for attempt in range(rounds + 1):
+        retry: list[StagedClaim] = []
+        for start in range(0, len(pending), COLLECTION_LIMIT):
+            chunk = pending[start : start + COLLECTION_LIMIT]
+            results = gw.collections_upsert(
+                mapping.object_name, mapping.external_id_field, [encoder.encode(c) for c in chunk]
+            )
+            for claim, result in zip(chunk, results, strict=True):
+                code = result.error_code or "UNKNOWN_ERROR"
+                if result.success:
+                    state.succeeded += 1
+                    state.failures.pop(claim.claim_number, None)
+                elif code in TRANSIENT_RECORD_ERRORS and attempt < rounds:
+                    retry.append(claim)
+                else:
+                    state.failures[claim.claim_number] = Failure(code, result.error_detail)
+        if not retry:
+            return
+        pending = retry
+
+
+def _submit_bulk(
+    deps: Deps, gw: SalesforceGateway, run_id: str, claims: Iterable[StagedClaim]
+) -> list[BulkJob]:
+    mapping = deps.mapping
+    jobs = []
+    for document in bulk_documents(claims, mapping, run_id):
+        job_id = gw.bulk_create_job(mapping.object_name, mapping.external_id_field)
+        try:
+            gw.bulk_upload(job_id, document)
+            gw.bulk_close(job_id)
+        except Exception:
+            with contextlib.suppress(Exception):  # best effort: never leave an Open job behind
+                gw.bulk_abort(job_id)
+            raise
+        jobs.append(BulkJob(job_id, document.count(b"\n") - 1, polled_at=deps.now))
+    return jobs
+
+
+# -- CheckUpload -----------------------------------------------------------------------------------
+
+
+def check_upload(deps: Deps, task: UploadCheckTask) -> UploadProgress:
+    run, progress = task.run, task.upload
+    gw = deps.salesforce
+    state = load_state(deps, run.run_id)
+    infos = {job.id: gw.bulk_job(job.id) for job in state.jobs}
+    poll = Poll(progress.poll_seconds, progress.deadline)
+    if any(info["state"] not in FINAL_JOB_STATES for info in infos.values()):
+        if poll.overdue(deps.now):
+            raise UploadDeadlineExceeded("Salesforce had not finished the Bulk job(s) at the deadline")
+        wait = _next_wait(deps, state, infos)
+        _save(deps, run.run_id, state, gw)
+        return replace(progress, pending=True, poll_seconds=wait)
+
+    retry = _collect_results(deps, gw, state, infos)
+    if retry:
+        claims = _claims_by_number(deps, run.run_id, state.page_count, retry)
+        if len(claims) <= deps.settings.collections_max_rows:
+            rounds = deps.settings.transient_retry_rounds - state.round + 1
+            _send_collections(deps, gw, run.run_id, state, claims, rounds)
+        else:
+            state.round += 1
+            state.jobs = _submit_bulk(deps, gw, run.run_id, claims)
+            _save(deps, run.run_id, state, gw)
+            first = _first_wait(deps, len(claims))
+            return replace(
+                progress, pending=True, round=state.round, jobs=len(state.jobs), poll_seconds=first
+            )
+    state.jobs = []
+    _save(deps, run.run_id, state, gw)
+    return replace(progress, pending=False)
+
+
+def _next_wait(deps: Deps, state: UploadState, infos: dict[str, dict[str, object]]) -> int:
+    """From the jobs' progress since the last poll: the time the remaining records should take."""
+    now, remaining, rate = deps.now, 0, 0.0
+    for job in state.jobs:
+        processed = int(str(infos[job.id].get("numberRecordsProcessed") or 0))
+        if infos[job.id]["state"] not in FINAL_JOB_STATES:
+            remaining += max(job.records - processed, 0)
+            if now > job.polled_at and processed > job.processed:
+                rate += (processed - job.processed) / (now - job.polled_at)
+        job.processed, job.polled_at = processed, now
+    s = deps.settings
+    return wait_for_progress(
+        remaining,
+        rate or None,
+        floor_s=s.upload_poll_seconds,
+        cap_s=s.upload_poll_max_seconds,
+        assumed_rate_per_s=ASSUMED_BULK_RATE,
+    )
+
+
+def _collect_results(
+    deps: Deps, gw: SalesforceGateway, state: UploadState, infos: dict[str, dict[str, object]]
+) -> list[str]:
+    """Failures recorded in ``state``; the claim numbers to resubmit returned."""
+    key = deps.mapping.external_id_field
+    can_retry = state.round <= deps.settings.transient_retry_rounds
+    retry: list[str] = []
+    for job in state.jobs:
+        info = infos[job.id]
+        if info["state"] == "Failed" and _is_input_error(str(info.get("errorMessage") or "")):
+            raise BulkJobRejected(
+                "Salesforce rejected the Bulk job's data as a whole (see the job in Salesforce)"
+            )
+        for result in _result_rows(gw.bulk_results(job.id, "failedResults")):
+            code, _, message = result.get("sf__Error", "").partition(":")
+            if code in TRANSIENT_RECORD_ERRORS and can_retry:
+                retry.append(result[key])
+            else:
+                state.failures[result[key]] = Failure(code or "UNKNOWN_ERROR", message)
+        for result in _result_rows(gw.bulk_results(job.id, "unprocessedrecords")):
+            if can_retry:
+                retry.append(result[key])
+            else:
+                state.failures[result[key]] = Failure("NOT_PROCESSED", f"Bulk job ended {info['state']}")
+        processed = int(str(info.get("numberRecordsProcessed") or 0))
+        state.succeeded += max(processed - int(str(info.get("numberRecordsFailed") or 0)), 0)
+    return retry
+
+
+def _claims_by_number(deps: Deps, run_id: str, page_count: int, numbers: list[str]) -> list[StagedClaim]:
+    """The staged claims of ``numbers``, read from the pages that hold them, in Bulk order."""
+    wanted = {external_id_key(n) for n in numbers}
+    pages = sorted({claim_bucket(key, page_count) for key in wanted})
+    found = [c for c in staged_claims(deps, run_id, pages) if external_id_key(c.claim_number) in wanted]
+    if len(found) != len(wanted):
+        raise AccountingError("Salesforce reported rows the run did not send")
+    return found
+
+
+def _is_input_error(message: str) -> bool:
+    return message.startswith(("InvalidBatch", "ClientInputError", "InvalidJob"))
+
+
+def _result_rows(body: bytes) -> list[dict[str, str]]:
+    text = body.decode("utf-8-sig")
+    if not text.strip():
+        return []
+    return list(csv.DictReader(io.StringIO(text, newline="")))

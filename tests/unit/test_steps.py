@@ -1,0 +1,252 @@
+"""Each claim-sync step over in-memory fakes at the domain seam: report adoption, page transform and
+snapshot comparison, upload rounds (Collections and Bulk), finish accounting. Milliseconds each."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+
+import pytest
+
+from claimsync import layout
+from claimsync.collaboratemd import CmdReportBusy
+from claimsync.report_registry import ReportRequest as Recorded
+from claimsync.steps import STEPS
+from claimsync.steps.contract import ContractError, from_payload, to_payload
+from claimsync.steps.finish import FinishTask, finish_run
+from claimsync.steps.page import PageTask, transform_one_page
+from claimsync.steps.polling import wait_for_progress
+from claimsync.steps.report import (
+    ReportRequest,
+    ReportStaged,
+    ReportTask,
+    RunTask,
+    check_report,
+    start_report,
+)
+from claimsync.steps.run import InvalidInput, PrepareTask, Run, prepare_run
+from claimsync.steps.upload import (
+    AccountingError,
+    UploadCheckTask,
+    UploadProgress,
+    UploadTask,
+    check_upload,
+    load_state,
+    start_upload,
+)
+from tests.unit.fakes import FakeDeps
+
+pytestmark = pytest.mark.unit
+
+RUN = Run("run-1", "2026-12-01T00:00:00Z")
+
+
+def report_zip(rows: list[dict[str, str]]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("report.json", json.dumps(rows))
+    return buf.getvalue()
+
+
+def claim_rows(n: int, **changes: str) -> list[dict[str, str]]:
+    from claimsync.mapping import load_mapping
+
+    blank = dict.fromkeys(load_mapping().source_columns, "")
+    return [
+        blank
+        | {
+            "ClaimID": f"C{i:05d}",
+            "PateintNameID": "DOE, J (1)",
+            "ClaimTotalAmount": "10.00",
+            "PayerID": "P1",
+        }
+        | changes
+        for i in range(n)
+    ]
+
+
+def sync_pages(deps: FakeDeps, rows: list[dict[str, str]], run: Run = RUN) -> ReportStaged:
+    """CheckReport (ready at once) and every TransformPage, as the state machine would run them."""
+    deps.collaboratemd.data = report_zip(rows)
+    deps.staging.put_json(layout.payors_key(run.run_id), [])
+    staged = check_report(deps, ReportTask(run, ReportRequest("req", 20, int(deps.now) + 600)))
+    assert isinstance(staged, ReportStaged)
+    return staged
+
+
+def transform_all(
+    deps: FakeDeps, staged: ReportStaged, run: Run = RUN, checkpoint: dict | None = None
+) -> None:
+    for page in staged.pages:
+        transform_one_page(deps, PageTask(run, page, staged.page_count, checkpoint or {}))
+
+
+# ---- PrepareRun ---------------------------------------------------------------------------------------
+
+
+def test_prepare_fixes_the_clock_lock_and_retention_from_now():
+    deps = FakeDeps()
+    prepared = prepare_run(deps.settings, PrepareTask("r", "t", {"full_sync": True}), 1000.0)
+    assert prepared.run == Run(
+        "r",
+        "t",
+        True,
+        False,
+        "1000",
+        str(1000 + 4 * 3600),
+        str(1000 + 4 * 3600 + 86400),
+        str(1000 + 90 * 86400),
+    )
+    with pytest.raises(InvalidInput, match="unknown input keys"):
+        prepare_run(deps.settings, PrepareTask("r", "t", {"Comment": "x"}), 1000.0)
+
+
+# ---- StartReport / CheckReport ---------------------------------------------------------------------------
+
+
+def test_a_busy_start_adopts_the_report_an_earlier_run_left_running():
+    deps = FakeDeps()
+    deps.collaboratemd.busy = True
+    deps.reports.request = Recorded("req-old", "run-0", int(deps.now) - 60)
+    request = start_report(deps, RunTask(RUN))
+    assert (request.request_id, request.adopted_from) == ("req-old", "run-0")
+
+
+def test_a_busy_start_without_a_recent_report_of_ours_is_left_to_the_retry():
+    deps = FakeDeps()
+    deps.collaboratemd.busy = True
+    with pytest.raises(CmdReportBusy):
+        start_report(deps, RunTask(RUN))
+    deps.reports.request = Recorded("req-old", "run-0", int(deps.now) - deps.settings.report_deadline_seconds)
+    with pytest.raises(CmdReportBusy):
+        start_report(deps, RunTask(RUN))
+
+
+def test_the_report_is_recorded_while_running_and_forgotten_once_staged():
+    deps = FakeDeps()
+    deps.collaboratemd.running_polls = 1
+    deps.collaboratemd.data = report_zip(claim_rows(3))
+    request = start_report(deps, RunTask(RUN))
+    assert deps.reports.request is not None and deps.reports.request.run_id == "run-1"
+    again = check_report(deps, ReportTask(RUN, request))
+    assert isinstance(again, ReportRequest) and again.poll_seconds == 2 * request.poll_seconds
+    staged = check_report(deps, ReportTask(RUN, again))
+    assert isinstance(staged, ReportStaged) and staged.rows_in == 3
+    assert deps.reports.request is None
+
+
+# ---- TransformPage + snapshot ------------------------------------------------------------------------
+
+
+def test_pages_compare_with_the_snapshot_even_when_the_page_count_changes():
+    deps = FakeDeps()
+    rows = claim_rows(40)
+    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "page_size": 10})  # 4 pages
+    staged = sync_pages(deps, rows)
+    assert staged.page_count == 4
+    transform_all(deps, staged)
+    deps.salesforce.job_polls = 1
+    start_upload(deps, UploadTask(RUN, staged.page_count))
+    summary = finish_run(deps, FinishTask(RUN, staged.page_count, staged.rows_in))
+    assert summary.sent == 40 and summary.status == "SUCCEEDED"
+    checkpoint = {"Item": {"snapshot_prefix": {"S": summary.snapshot_prefix}, "shard_count": {"N": "4"}}}
+
+    second = Run("run-2", "t")
+    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "page_size": 40})  # 1 page now
+    rows[3]["ClaimTotalAmount"] = "11.00"
+    staged2 = sync_pages(deps, rows, second)
+    assert staged2.page_count == 1
+    transform_all(deps, staged2, second, checkpoint)
+    outcome = deps.json(layout.page_outcome_key("run-2", 0))
+    assert (outcome["sent"], outcome["new"], outcome["unchanged"]) == (1, 0, 39)
+
+
+# ---- StartUpload / CheckUpload ---------------------------------------------------------------------------
+
+
+def test_collections_retry_rows_that_could_not_lock_then_report_the_rest():
+    deps = FakeDeps()
+    staged = sync_pages(deps, claim_rows(5))
+    transform_all(deps, staged)
+    deps.salesforce.lock_failures = {"C00001": 1, "C00002": 99}
+    progress = start_upload(deps, UploadTask(RUN, staged.page_count))
+    assert progress == UploadProgress(False, "COLLECTIONS", 5)
+    state = load_state(deps, RUN.run_id)
+    assert state.succeeded == 4 and set(state.failures) == {"C00002"}
+    assert state.failures["C00002"].code == "UNABLE_TO_LOCK_ROW"
+    summary = finish_run(deps, FinishTask(RUN, staged.page_count, 5))
+    assert (summary.succeeded, summary.failed, summary.status) == (4, 1, "PARTIAL")
+
+
+def test_bulk_polls_until_done_then_resubmits_locked_rows_in_a_new_round():
+    deps = FakeDeps()
+    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "collections_max_rows": 2})
+    staged = sync_pages(deps, claim_rows(30))
+    transform_all(deps, staged)
+    deps.salesforce.job_polls = 2
+    deps.salesforce.lock_failures = {f"C{i:05d}": 1 for i in range(5)}
+    progress = start_upload(deps, UploadTask(RUN, staged.page_count))
+    assert progress.pending and progress.mode == "BULK" and progress.jobs == 1
+    polls = 0
+    while progress.pending:
+        deps.now += progress.poll_seconds
+        progress = check_upload(deps, UploadCheckTask(RUN, progress))
+        polls += 1
+        assert polls < 10
+    assert progress.round == 2, "the 5 locked rows went back in a second Bulk job"
+    summary = finish_run(deps, FinishTask(RUN, staged.page_count, 30))
+    assert (summary.sent, summary.succeeded, summary.failed) == (30, 30, 0)
+    assert set(deps.salesforce.records) == {f"C{i:05d}" for i in range(30)}
+
+
+def test_the_first_bulk_wait_grows_with_the_job_and_later_ones_follow_progress():
+    assert wait_for_progress(1_000, None, floor_s=5, cap_s=60, assumed_rate_per_s=2000) == 5
+    assert wait_for_progress(100_000, None, floor_s=5, cap_s=60, assumed_rate_per_s=2000) == 55
+    assert wait_for_progress(50_000, 10_000.0, floor_s=5, cap_s=60, assumed_rate_per_s=2000) == 6
+    assert wait_for_progress(10**7, 1.0, floor_s=5, cap_s=60, assumed_rate_per_s=2000) == 60
+
+
+# ---- FinishRun -------------------------------------------------------------------------------------------
+
+
+def test_finish_refuses_counts_that_do_not_add_up():
+    deps = FakeDeps()
+    staged = sync_pages(deps, claim_rows(4))
+    transform_all(deps, staged)
+    start_upload(deps, UploadTask(RUN, staged.page_count))
+    with pytest.raises(AccountingError, match="rows_in"):
+        finish_run(deps, FinishTask(RUN, staged.page_count, 5))
+
+
+def test_a_dry_run_sends_nothing_and_moves_no_snapshot():
+    deps = FakeDeps()
+    dry = Run("run-d", "t", dry_run=True)
+    staged = sync_pages(deps, claim_rows(4), dry)
+    transform_all(deps, staged, dry)
+    progress = start_upload(deps, UploadTask(dry, staged.page_count))
+    assert progress == UploadProgress(False, "DRY_RUN", 4)
+    summary = finish_run(deps, FinishTask(dry, staged.page_count, 4))
+    assert (summary.status, summary.sent, summary.succeeded, summary.snapshot_prefix) == ("DRY_RUN", 4, 0, "")
+    assert deps.salesforce.calls == {}
+
+
+# ---- contracts ------------------------------------------------------------------------------------------
+
+
+def test_payloads_round_trip_and_refuse_what_the_contract_does_not_say():
+    task = ReportTask(RUN, ReportRequest("r", 20, 99))
+    assert from_payload(ReportTask, json.loads(json.dumps(to_payload(task)))) == task
+    with pytest.raises(ContractError, match="missing field 'request'"):
+        from_payload(ReportTask, {"run": to_payload(RUN)})
+    with pytest.raises(ContractError, match="unknown field"):
+        from_payload(RunTask, {"run": to_payload(RUN), "extra": 1})
+    with pytest.raises(ContractError, match="expected an integer"):
+        from_payload(ReportRequest, {"request_id": "r", "poll_seconds": "20", "deadline": 1})
+
+
+def test_every_step_is_declared_with_its_task_type():
+    assert set(STEPS) == {
+        "PrepareRun", "StartReport", "CheckReport", "LoadPayors", "TransformPage", "StartUpload",
+        "CheckUpload", "FinishRun",
+    }  # fmt: skip
