@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
-from typing import BinaryIO, Final, Protocol
+from typing import IO, BinaryIO, Final, Protocol
 
 from claimsync.errors import ClaimsyncError
 from claimsync.mapping import ClaimMapping
@@ -117,28 +118,42 @@ class Claimlike(Protocol):
 
 def bulk_documents(
     claims: Iterable[Claimlike], mapping: ClaimMapping, run_id: str, max_bytes: int = MAX_JOB_BYTES
-) -> Iterator[bytes]:
-    """Bulk CSV documents of at most ``max_bytes`` each (header repeated), one per Bulk job.
+) -> Iterator[tuple[IO[bytes], int]]:
+    """Bulk CSV documents of at most ``max_bytes`` each (header repeated), one per Bulk job, each
+    written to a spool file: ``(file at its start, records)``. A document is valid until the next
+    one is asked for (its file is then closed).
 
     Pages already keep each claim in one place; this re-checks the whole upload, so no job can ever
     hold an external id twice (``DuplicateExternalIdError`` before the document holding the repeat
-    is yielded).
+    is handed out).
     """
     rows = _Rows(mapping, run_id)
     seen: set[str] = set()
-    chunk, size = [rows.header], len(rows.header)
-    for claim in claims:
-        key = external_id_key(claim.claim_number)
-        if key in seen:
-            _raise_duplicates(1)
-        seen.add(key)
-        line = rows.encode(claim)
-        if len(rows.header) + len(line) > max_bytes:
-            raise ValueError("one record does not fit in a Bulk job")
-        if size + len(line) > max_bytes and len(chunk) > 1:
-            yield b"".join(chunk)
-            chunk, size = [rows.header], len(rows.header)
-        chunk.append(line)
-        size += len(line)
-    if len(chunk) > 1:
-        yield b"".join(chunk)
+    spool: IO[bytes] | None = None
+    size = records = 0
+    try:
+        for claim in claims:
+            key = external_id_key(claim.claim_number)
+            if key in seen:
+                _raise_duplicates(1)
+            seen.add(key)
+            line = rows.encode(claim)
+            if len(rows.header) + len(line) > max_bytes:
+                raise ValueError("one record does not fit in a Bulk job")
+            if spool is not None and size + len(line) > max_bytes:
+                spool.seek(0)
+                yield spool, records
+                spool.close()
+                spool = None
+            if spool is None:
+                spool = tempfile.TemporaryFile(prefix="bulk-")  # noqa: SIM115 - closed in finally / on the next
+                size, records = spool.write(rows.header), 0
+            spool.write(line)
+            size += len(line)
+            records += 1
+        if spool is not None:
+            spool.seek(0)
+            yield spool, records
+    finally:
+        if spool is not None:
+            spool.close()

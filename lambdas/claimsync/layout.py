@@ -35,7 +35,7 @@ def run_key(run_id: str, *parts: str) -> str:
 
 
 def page_key(run_id: str, page: int) -> str:
-    return run_key(run_id, "pages", f"{page:05d}.json")
+    return run_key(run_id, "pages", f"{page:05d}.jsonl")
 
 
 def payors_key(run_id: str) -> str:

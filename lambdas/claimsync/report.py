@@ -69,25 +69,118 @@ def iter_report_rows(report_zip: bytes | IO[bytes]) -> Iterator[SourceRow]:
 
 
 def iter_member_rows(name: str, member: IO[bytes]) -> Iterator[SourceRow]:
-    """The rows of one member (or of a report file: ``claimsync preview`` reads files through here)."""
+    """The rows of one member (or of a report file: ``claimsync preview`` reads files through here),
+    read as a stream: a row is parsed, checked and handed on before the next is read."""
     if name.lower().endswith(".json"):
-        return _json_rows(name, member.read())
+        return _json_rows(name, member)
     return _csv_rows(name, member)
 
 
-def _json_rows(name: str, raw: bytes) -> Iterator[SourceRow]:
-    try:
-        doc = json.loads(raw.decode("utf-8-sig", "surrogateescape"))
-    except ValueError:
-        raise ReportFormatError(f"member {name!r} is not valid JSON") from None
-    if isinstance(doc, dict):
-        doc = next((v for k, v in doc.items() if k.lower() == "data"), None)
-    if not isinstance(doc, list):
+def _json_rows(name: str, member: IO[bytes]) -> Iterator[SourceRow]:
+    scanner = _JsonScanner(io.TextIOWrapper(member, encoding="utf-8-sig", errors="surrogateescape"), name)
+    start = scanner.next_char()
+    items = scanner.array_items() if start == "[" else scanner.data_items() if start == "{" else None
+    if items is None:
         raise ReportFormatError(f"member {name!r} holds neither a list of rows nor an object with 'data'")
-    for index, row in enumerate(doc, start=1):
+    for index, row in enumerate(items, start=1):
         if not isinstance(row, dict):
             raise ReportFormatError(f"member {name!r}: item {index} is not an object")
-        yield _source_row({str(k): _text(v) for k, v in row.items()})
+        yield _source_row({str(k): v if v.__class__ is str else _text(v) for k, v in row.items()})
+
+
+class _JsonScanner:
+    """A JSON list of rows, or an object holding one under ``data``, read row by row with the
+    standard library's own decoder (``raw_decode``) over a sliding buffer. ijson was measured and
+    not taken: its C backend silently turns a lone surrogate escape into "?", which would pass a
+    damaged name as valid text instead of rejecting the row (``claimsync.text``)."""
+
+    CHUNK = 1 << 16
+    MAX_VALUE_CHARS = 16 << 20  # one row (or one other top-level value) larger than this is an error
+
+    def __init__(self, stream: IO[str], name: str) -> None:
+        self._stream, self._name = stream, name
+        self._buf, self._pos, self._eof = "", 0, False
+        self._decoder = json.JSONDecoder()
+
+    def _bad(self, what: str) -> ReportFormatError:
+        return ReportFormatError(f"member {self._name!r} is not valid JSON ({what})")
+
+    def _fill(self) -> bool:
+        if self._eof:
+            return False
+        chunk = self._stream.read(self.CHUNK)
+        if not chunk:
+            self._eof = True
+            return False
+        if self._pos > self.CHUNK:
+            self._buf, self._pos = self._buf[self._pos :], 0
+        self._buf += chunk
+        return True
+
+    def next_char(self) -> str:
+        """The next character that is not whitespace, consumed; "" at the end."""
+        while True:
+            while self._pos < len(self._buf) and self._buf[self._pos] in " \t\r\n":
+                self._pos += 1
+            if self._pos < len(self._buf):
+                self._pos += 1
+                return self._buf[self._pos - 1]
+            if not self._fill():
+                return ""
+
+    def value(self) -> Any:
+        while True:
+            try:
+                value, end = self._decoder.raw_decode(self._buf, self._pos)
+            except json.JSONDecodeError:
+                if len(self._buf) - self._pos > self.MAX_VALUE_CHARS or not self._fill():
+                    raise self._bad("a value is cut off or malformed") from None
+                continue
+            if end == len(self._buf) and self._fill():
+                continue  # a number at the buffer's end may go on in the next chunk
+            self._pos = end
+            return value
+
+    def array_items(self) -> Iterator[Any]:
+        if self.next_char() == "]":
+            return
+        self._pos -= 1
+        while True:
+            self._skip_ws()
+            yield self.value()
+            separator = self.next_char()
+            if separator == "]":
+                return
+            if separator != ",":
+                raise self._bad("expected , or ] between rows")
+
+    def data_items(self) -> Iterator[Any]:
+        while True:
+            start = self.next_char()
+            if start == "}":
+                break
+            if start != '"':
+                raise self._bad("expected a key")
+            self._pos -= 1
+            key = self.value()
+            if self.next_char() != ":":
+                raise self._bad("expected : after a key")
+            if isinstance(key, str) and key.lower() == "data":
+                if self.next_char() == "[":
+                    yield from self.array_items()
+                    return
+                break
+            self._skip_ws()
+            self.value()
+            if self.next_char() != ",":
+                break
+        raise ReportFormatError(
+            f"member {self._name!r} holds neither a list of rows nor an object with 'data'"
+        )
+
+    def _skip_ws(self) -> None:
+        if self.next_char():
+            self._pos -= 1
 
 
 def _csv_rows(name: str, member: IO[bytes]) -> Iterator[SourceRow]:
@@ -114,12 +207,12 @@ def _csv_rows(name: str, member: IO[bytes]) -> Iterator[SourceRow]:
 
 
 def _source_row(values: dict[str, str]) -> SourceRow:
-    bad = [column for column, value in values.items() if not text.is_valid(value)]
-    keys_bad = [column for column in values if not text.is_valid(column)]
-    if not bad and not keys_bad:
+    everything = "".join(values) + "".join(values.values())
+    if everything.isascii() or text.is_valid(everything):  # the usual row: one check for all of it
         return SourceRow(values)
+    bad = tuple(text.scrub(column) for column, value in values.items() if not text.is_valid(value))
     repaired = {text.scrub(column): text.scrub(value) for column, value in values.items()}
-    return SourceRow(repaired, tuple(text.scrub(column) for column in bad))
+    return SourceRow(repaired, bad)
 
 
 def _text(value: Any) -> str:

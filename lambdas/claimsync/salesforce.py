@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import IO, Any, Literal
 from urllib.parse import quote
 
 import requests
@@ -285,12 +285,16 @@ class SalesforceGateway:
         *,
         kind: str,
         json: Any = None,
-        data: bytes | None = None,
+        data: bytes | IO[bytes] | None = None,
         params: Mapping[str, str] | None = None,
         content_type: str | None = None,
         accept: str = "application/json",
+        stream: bool = False,
     ) -> requests.Response:
-        """``path`` is relative to ``/services/data/vXX.X/`` unless it starts with ``/services/``."""
+        """``path`` is relative to ``/services/data/vXX.X/`` unless it starts with ``/services/``.
+
+        ``data`` may be a file (sent streamed, from its start, again on a retry); ``stream`` leaves
+        the response body to be read by the caller."""
         for attempt in (1, 2):
             session = self._ensure_session()
             url = session.instance_url + (path if path.startswith("/services/") else f"{self._base}/{path}")
@@ -301,9 +305,15 @@ class SalesforceGateway:
             if content_type:
                 headers["Content-Type"] = content_type
             body = data
-            if data is not None and len(data) > GZIP_MIN_BYTES and kind not in UNCOMPRESSED_KINDS:
-                body = gzip.compress(data, compresslevel=5)  # REST API decompresses gzip requests
-                headers["Content-Encoding"] = "gzip"
+            size = 0
+            if isinstance(data, bytes):
+                size = len(data)
+                if size > GZIP_MIN_BYTES and kind not in UNCOMPRESSED_KINDS:
+                    body = gzip.compress(data, compresslevel=5)  # REST API decompresses gzip requests
+                    headers["Content-Encoding"] = "gzip"
+            elif data is not None:
+                size = data.seek(0, 2)
+                data.seek(0)
             try:
                 resp = self._http.request(
                     method,
@@ -313,12 +323,13 @@ class SalesforceGateway:
                     params=params,
                     timeout=self._timeout,
                     verify=self._verify,
+                    stream=stream,
                 )
             except requests.RequestException as exc:
                 raise SalesforceUnavailable(type(exc).__name__, operation=kind) from None
             self.stats.calls[kind] += 1
-            self.stats.bytes_sent += len(body or b"")
-            self.stats.body_bytes += len(data or b"")
+            self.stats.bytes_sent += len(body) if isinstance(body, bytes) else size
+            self.stats.body_bytes += size
             self._note_usage(resp)
             if resp.status_code < 300:
                 return resp
@@ -444,12 +455,13 @@ class SalesforceGateway:
         }
         return str(self._send("POST", "jobs/ingest", kind="bulk_create_job", json=body).json()["id"])
 
-    def bulk_upload(self, job_id: str, csv_bytes: bytes) -> None:
+    def bulk_upload(self, job_id: str, csv_document: bytes | IO[bytes]) -> None:
+        """The job's one upload; a file is streamed (a 100 MB document need not be in memory)."""
         resp = self._send(
             "PUT",
             f"jobs/ingest/{job_id}/batches",
             kind="bulk_upload",
-            data=csv_bytes,
+            data=csv_document,
             content_type="text/csv",
         )
         if resp.status_code != 201:
@@ -467,6 +479,15 @@ class SalesforceGateway:
         info: dict[str, Any] = self._send("GET", f"jobs/ingest/{job_id}", kind="bulk_get_job").json()
         return info
 
-    def bulk_results(self, job_id: str, kind: BulkResultKind) -> bytes:
-        resp = self._send("GET", f"jobs/ingest/{job_id}/{kind}/", kind="bulk_results", accept="text/csv")
-        return resp.content
+    def bulk_results(self, job_id: str, kind: BulkResultKind, sink: IO[bytes]) -> int:
+        """The job's result CSV written to ``sink`` as it arrives; returns its size in bytes."""
+        path = f"jobs/ingest/{job_id}/{kind}/"
+        size = 0
+        with self._send("GET", path, kind="bulk_results", accept="text/csv", stream=True) as resp:
+            try:
+                for chunk in resp.iter_content(chunk_size=1 << 16):
+                    sink.write(chunk)
+                    size += len(chunk)
+            except requests.RequestException as exc:
+                raise SalesforceUnavailable(type(exc).__name__, operation="bulk_results") from None
+        return size

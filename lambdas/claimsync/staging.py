@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import IO, Any
 
 MISSING_KEY_PAGE = 0  # rows without a ClaimID are rejected; they are staged in page 0
 
@@ -53,6 +53,15 @@ class Staging:
     def get_bytes(self, key: str) -> bytes:
         body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
+
+    def download_to(self, key: str, sink: IO[bytes]) -> int:
+        """The object written to ``sink`` chunk by chunk (never whole in memory); returns its size."""
+        body = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"]
+        size = 0
+        while chunk := body.read(1 << 20):
+            sink.write(chunk)
+            size += len(chunk)
+        return size
 
     def put_json(self, key: str, value: Any) -> None:
         body = json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")

@@ -94,9 +94,10 @@ class FakeSalesforce:
         self.jobs[job_id] = FakeJob(job_id, [], self.job_polls)
         return job_id
 
-    def bulk_upload(self, job_id: str, data: bytes) -> None:
+    def bulk_upload(self, job_id: str, data: Any) -> None:
         self.calls["bulk_upload"] += 1
-        self.jobs[job_id].rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"), newline="")))
+        text = (data if isinstance(data, bytes) else data.read()).decode("utf-8")
+        self.jobs[job_id].rows = list(csv.DictReader(io.StringIO(text, newline="")))
 
     def bulk_close(self, job_id: str) -> None:
         self.calls["bulk_close"] += 1
@@ -125,7 +126,10 @@ class FakeSalesforce:
             "numberRecordsFailed": failed if done else 0,
         }
 
-    def bulk_results(self, job_id: str, kind: str) -> bytes:
+    def bulk_results(self, job_id: str, kind: str, sink: Any) -> int:
+        return sink.write(self._results(job_id, kind))
+
+    def _results(self, job_id: str, kind: str) -> bytes:
         self.calls["bulk_results"] += 1
         job = self.jobs[job_id]
         rows = job.failed if kind == "failedResults" else []
@@ -152,11 +156,12 @@ class FakeCollaborateMD:
         self.started += 1
         return f"req-{self.started}"
 
-    def poll_results(self, identifier: str) -> ReportPoll:
+    def poll_results(self, identifier: str, spool: Any) -> ReportPoll:
         if self.running_polls > 0:
             self.running_polls -= 1
             return ReportPoll("RUNNING")
-        return ReportPoll("READY", self.data)
+        spool.write(self.data)
+        return ReportPoll("READY", len(self.data))
 
 
 @dataclass

@@ -76,7 +76,7 @@ def previous_hashes(
 
 def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
     staging, mapping, run_id = deps.staging, deps.mapping, task.run.run_id
-    page = StagedPage.from_json(staging.get_json(layout.page_key(run_id, task.page)))
+    page = StagedPage.from_lines(staging.get_bytes(layout.page_key(run_id, task.page)))
     superseded = find_superseded(claim_keys(page.rows, mapping), mapping.key_rule.length or 50)
     payors = PayorIndex.from_records(staging.get_json(layout.payors_key(run_id)))
     result = transform_page(page.rows, superseded, mapping, payors, page.invalid_text)

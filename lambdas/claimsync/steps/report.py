@@ -7,6 +7,8 @@ adopted (``claimsync.report_registry``).
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from claimsync.steps.deps import Deps
 from claimsync.steps.polling import Poll
 from claimsync.steps.run import Run
 from claimsync.steps.staged import StagedPage
-from claimsync.transform import claim_keys, external_id_key
+from claimsync.transform import external_id_key
 
 RECORD_TTL_S = 86_400
 
@@ -84,42 +86,55 @@ def start_report(deps: Deps, task: RunTask) -> ReportRequest:
 
 
 def check_report(deps: Deps, task: ReportTask) -> ReportRequest | ReportStaged:
-    """Poll the report once. While it runs: the next wait. When ready: stage its rows as pages."""
+    """Poll the report once. While it runs: the next wait. When ready: stage its rows as pages.
+
+    The report's ZIP goes to a spool file in the function's ephemeral storage as it downloads, and
+    its rows from there into bucket files, then pages: no step holds the report (``stage_report``)."""
     request = task.request
-    try:
-        result = deps.collaboratemd.poll_results(request.request_id)
-    except CmdReportFailed:
-        deps.reports.forget(request.request_id)  # final for that request: CollaborateMD is free again
-        raise
-    if result.state == "RUNNING":
-        poll = Poll(request.poll_seconds, request.deadline)
-        if poll.overdue(deps.now):
-            raise ReportDeadlineExceeded("the report was still running at the deadline")
-        later = poll.backed_off(deps.settings.report_poll_max_seconds)
-        return ReportRequest(request.request_id, later.poll_seconds, later.deadline, request.adopted_from)
-    assert result.data is not None
-    try:
-        staged = stage_report(deps, iter_report_rows(result.data), task.run.run_id)
-    except ReportFormatError as exc:
-        if exc.damaged:
-            raise ReportDownloadCorrupt(str(exc)) from None  # the state machine fetches it again
-        deps.reports.forget(request.request_id)
-        raise
+    with tempfile.TemporaryFile(prefix="report-") as spool:
+        try:
+            result = deps.collaboratemd.poll_results(request.request_id, spool)
+        except CmdReportFailed:
+            deps.reports.forget(request.request_id)  # final for that request: CollaborateMD is free again
+            raise
+        if result.state == "RUNNING":
+            poll = Poll(request.poll_seconds, request.deadline)
+            if poll.overdue(deps.now):
+                raise ReportDeadlineExceeded("the report was still running at the deadline")
+            later = poll.backed_off(deps.settings.report_poll_max_seconds)
+            return ReportRequest(request.request_id, later.poll_seconds, later.deadline, request.adopted_from)
+        spool.seek(0)
+        try:
+            staged = stage_report(deps, iter_report_rows(spool), task.run.run_id)
+        except ReportFormatError as exc:
+            if exc.damaged:
+                raise ReportDownloadCorrupt(str(exc)) from None  # the state machine fetches it again
+            deps.reports.forget(request.request_id)
+            raise
     deps.reports.forget(request.request_id)
     return staged
 
 
 def stage_report(deps: Deps, rows: Iterable[SourceRow], run_id: str) -> ReportStaged:
+    """Rows → ``max_pages`` bucket files (by claim id hash) while counting them → the pages.
+
+    The page count depends on the row count, known only at the end; buckets are the finest pages
+    (``max_pages`` is a power of two), so page ``q`` of ``P`` is the union of the buckets ``b`` with
+    ``b % P == q`` — the same claim always lands in the same page (``claimsync.staging``)."""
     settings, mapping = deps.settings, deps.mapping
-    numbered = list(enumerate(rows, start=1))
-    page_count = page_count_for(len(numbered), settings.page_size, settings.max_pages)
-    pages = [StagedPage() for _ in range(page_count)]
-    keys = claim_keys(((n, row.values) for n, row in numbered), mapping)
-    for (row_number, row), (_, raw_key) in zip(numbered, keys, strict=True):
-        key = raw_key.strip()
-        pages[claim_bucket(external_id_key(key), page_count) if key else MISSING_KEY_PAGE].add(
-            row_number, row
-        )
-    for page, staged in enumerate(pages):
-        deps.staging.put_json(layout.page_key(run_id, page), staged.to_json())
-    return ReportStaged(len(numbered), page_count, tuple(range(page_count)))
+    buckets = settings.max_pages
+    with contextlib.ExitStack() as stack:
+        files = [stack.enter_context(tempfile.TemporaryFile(prefix="bucket-")) for _ in range(buckets)]
+        count = 0
+        for count, row in enumerate(rows, start=1):
+            key = mapping.source_values(row.values)[mapping.key_index].strip()
+            bucket = claim_bucket(external_id_key(key), buckets) if key else MISSING_KEY_PAGE
+            files[bucket].write(StagedPage.line(count, row))
+        page_count = page_count_for(count, settings.page_size, settings.max_pages)
+        for page in range(page_count):
+            body = bytearray()
+            for bucket in range(page, buckets, page_count):
+                files[bucket].seek(0)
+                body += files[bucket].read()
+            deps.staging.put_bytes(layout.page_key(run_id, page), bytes(body), "application/x-ndjson")
+    return ReportStaged(count, page_count, tuple(range(page_count)))

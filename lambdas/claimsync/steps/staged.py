@@ -21,24 +21,30 @@ from claimsync.transform import ClaimRecord, Rejected
 
 @dataclass
 class StagedPage:
+    """One page of report rows as staged by CheckReport: JSON Lines ``[row number, row]`` or
+    ``[row number, row, [columns whose text the reader repaired]]`` (``claimsync.text``)."""
+
     rows: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     invalid_text: dict[int, list[str]] = field(default_factory=dict)
-    """Row number → the columns whose text the report reader had to repair (``claimsync.text``)."""
 
-    def add(self, row_number: int, row: SourceRow) -> None:
-        self.rows.append((row_number, row.values))
+    @staticmethod
+    def line(row_number: int, row: SourceRow) -> bytes:
+        item: list[Any] = [row_number, row.values]
         if row.invalid_text:
-            self.invalid_text[row_number] = list(row.invalid_text)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "invalid_text": self.invalid_text}
+            item.append(list(row.invalid_text))
+        return json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
 
     @classmethod
-    def from_json(cls, doc: dict[str, Any]) -> StagedPage:
-        return cls(
-            rows=[(int(n), row) for n, row in doc["rows"]],
-            invalid_text={int(n): list(columns) for n, columns in doc.get("invalid_text", {}).items()},
-        )
+    def from_lines(cls, body: bytes) -> StagedPage:
+        page = cls()
+        for line in body.splitlines():
+            if line:
+                item = json.loads(line)
+                page.rows.append((int(item[0]), item[1]))
+                if len(item) > 2:
+                    page.invalid_text[int(item[0])] = list(item[2])
+        page.rows.sort(key=lambda r: r[0])  # row order: "the last row of a claim wins"
+        return page
 
 
 @dataclass(frozen=True, slots=True)

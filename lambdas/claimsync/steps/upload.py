@@ -17,13 +17,14 @@ import contextlib
 import csv
 import heapq
 import io
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from claimsync import layout
 from claimsync.bulk_csv import bulk_documents
 from claimsync.errors import ClaimsyncError
-from claimsync.salesforce import COLLECTION_LIMIT, TRANSIENT_RECORD_ERRORS, SalesforceGateway
+from claimsync.salesforce import COLLECTION_LIMIT, TRANSIENT_RECORD_ERRORS, BulkResultKind, SalesforceGateway
 from claimsync.sobject_json import SObjectEncoder
 from claimsync.staging import claim_bucket
 from claimsync.steps.contract import from_payload, to_payload
@@ -124,11 +125,16 @@ def page_outcomes(deps: Deps, run_id: str, page_count: int) -> list[PageOutcome]
 
 
 def staged_claims(deps: Deps, run_id: str, pages: Iterable[int]) -> Iterator[StagedClaim]:
-    """The staged claims of ``pages`` merged in Bulk order (each page's file already is)."""
-    streams = [
-        decode_claims(deps.staging.get_bytes(layout.changes_key(run_id, page)).splitlines()) for page in pages
-    ]
-    return heapq.merge(*streams, key=StagedClaim.bulk_order)
+    """The staged claims of ``pages`` merged in Bulk order (each page's file already is), read from
+    local copies line by line: memory holds one claim per page, whatever the size of the upload."""
+    with contextlib.ExitStack() as stack:
+        streams = []
+        for page in pages:
+            spool = stack.enter_context(tempfile.TemporaryFile(prefix="changes-"))
+            deps.staging.download_to(layout.changes_key(run_id, page), spool)
+            spool.seek(0)
+            streams.append(decode_claims(spool))
+        yield from heapq.merge(*streams, key=StagedClaim.bulk_order)
 
 
 def start_upload(deps: Deps, task: UploadTask) -> UploadProgress:
@@ -208,7 +214,7 @@ def _submit_bulk(
 ) -> list[BulkJob]:
     mapping = deps.mapping
     jobs = []
-    for document in bulk_documents(claims, mapping, run_id):
+    for document, records in bulk_documents(claims, mapping, run_id):
         job_id = gw.bulk_create_job(mapping.object_name, mapping.external_id_field)
         try:
             gw.bulk_upload(job_id, document)
@@ -217,7 +223,7 @@ def _submit_bulk(
             with contextlib.suppress(Exception):  # best effort: never leave an Open job behind
                 gw.bulk_abort(job_id)
             raise
-        jobs.append(BulkJob(job_id, document.count(b"\n") - 1, polled_at=deps.now))
+        jobs.append(BulkJob(job_id, records, polled_at=deps.now))
     return jobs
 
 
@@ -289,13 +295,13 @@ def _collect_results(
             raise BulkJobRejected(
                 "Salesforce rejected the Bulk job's data as a whole (see the job in Salesforce)"
             )
-        for result in _result_rows(gw.bulk_results(job.id, "failedResults")):
+        for result in _result_rows(gw, job.id, "failedResults"):
             code, _, message = result.get("sf__Error", "").partition(":")
             if code in TRANSIENT_RECORD_ERRORS and can_retry:
                 retry.append(result[key])
             else:
                 state.failures[result[key]] = Failure(code or "UNKNOWN_ERROR", message)
-        for result in _result_rows(gw.bulk_results(job.id, "unprocessedrecords")):
+        for result in _result_rows(gw, job.id, "unprocessedrecords"):
             if can_retry:
                 retry.append(result[key])
             else:
@@ -319,8 +325,9 @@ def _is_input_error(message: str) -> bool:
     return message.startswith(("InvalidBatch", "ClientInputError", "InvalidJob"))
 
 
-def _result_rows(body: bytes) -> list[dict[str, str]]:
-    text = body.decode("utf-8-sig")
-    if not text.strip():
-        return []
-    return list(csv.DictReader(io.StringIO(text, newline="")))
+def _result_rows(gw: SalesforceGateway, job_id: str, kind: BulkResultKind) -> Iterator[dict[str, str]]:
+    """A job's result rows, downloaded to a spool file and read from it one by one."""
+    with tempfile.TemporaryFile(prefix="results-") as spool:
+        gw.bulk_results(job_id, kind, spool)
+        spool.seek(0)
+        yield from csv.DictReader(io.TextIOWrapper(spool, encoding="utf-8-sig", newline=""))
