@@ -52,6 +52,16 @@ def page_outcome_key(run_id: str, page: int) -> str:
     return run_key(run_id, "outcome", f"{page:05d}.json")
 
 
+def page_claims_key(run_id: str, page: int) -> str:
+    """What the run did with each claim of the page (``steps.page.claim_index``), before upload."""
+    return run_key(run_id, "claims", f"{page:05d}.json")
+
+
+def claim_index_key(run_id: str, page: int) -> str:
+    """The same with Salesforce's answer, kept with the run's reports (``claimsync claim``)."""
+    return report_key(run_id, f"claims/{page:05d}.json")
+
+
 def page_hashes_key(run_id: str, page: int) -> str:
     """Content hash of every valid claim of a page: read only by FinishRun to write the snapshot."""
     return run_key(run_id, "hashes", f"{page:05d}.json")

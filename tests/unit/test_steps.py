@@ -177,6 +177,29 @@ def test_collections_retry_rows_that_could_not_lock_then_report_the_rest():
     assert state.failures["C00002"].code == "UNABLE_TO_LOCK_ROW"
     summary = finish_run(deps, FinishTask(RUN, staged.page_count, 5))
     assert (summary.succeeded, summary.failed, summary.status) == (4, 1, "PARTIAL")
+    index = deps.json(layout.claim_index_key(RUN.run_id, 0))
+    assert index["c00002"] == [
+        {"claim": "C00002", "outcome": "new", "payor": "Unmapped", "result": "failed", "error": "UNABLE_TO_LOCK_ROW"}
+    ]
+    assert index["c00001"][0]["result"] == "succeeded"
+
+
+def test_the_claim_index_tells_each_rows_story():
+    deps = FakeDeps()
+    rows = claim_rows(3)
+    rows.append(dict(rows[0]) | {"ClaimTotalAmount": "lots"})  # C00000 again, later and invalid
+    rows.append(dict(rows[1]))  # C00001 again: the earlier row is the duplicate
+    staged = sync_pages(deps, rows)
+    transform_all(deps, staged)
+    start_upload(deps, UploadTask(RUN, staged.page_count))
+    finish_run(deps, FinishTask(RUN, staged.page_count, 5))
+    index = deps.json(layout.claim_index_key(RUN.run_id, 0))
+    assert sorted((e["row"], e["outcome"], e["reasons"]) for e in index["c00000"]) == [
+        (1, "rejected", ["DUPLICATE_CLAIM_ID:ClaimID"]),  # a later row of the claim wins...
+        (4, "rejected", ["INVALID_AMOUNT:ClaimTotalAmount"]),  # ...and is itself invalid
+    ]
+    assert sorted(e["outcome"] for e in index["c00001"]) == ["new", "rejected"]
+    assert index["c00002"][0]["outcome"] == "new" and index["c00002"][0]["result"] == "succeeded"
 
 
 def test_bulk_polls_until_done_then_resubmits_locked_rows_in_a_new_round():

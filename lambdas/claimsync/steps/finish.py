@@ -73,6 +73,7 @@ def finish_run(deps: Deps, task: FinishTask) -> RunSummary:
     counts = _check_accounting(outcomes, upload, task.rows_in, run.dry_run)
 
     snapshot = "" if run.dry_run else _write_snapshot(deps, run.run_id, outcomes, failures)
+    _write_claim_index(deps, run, outcomes, failures)
     reports = _write_reports(deps, run.run_id, outcomes, failures)
     unmapped = _unmapped(outcomes)
     summary = RunSummary(
@@ -129,6 +130,22 @@ def _write_snapshot(
         shard = {claim: h for claim, h in hashes.items() if claim not in failures}
         deps.staging.put_json(layout.snapshot_shard_key(prefix, outcome.page), shard)
     return prefix
+
+
+def _write_claim_index(
+    deps: Deps, run: Run, outcomes: Iterable[PageOutcome], failures: dict[str, Failure]
+) -> None:
+    """Each page's claim index with what Salesforce answered for the claims sent, shard by shard."""
+    for outcome in outcomes:
+        index = deps.staging.get_json(layout.page_claims_key(run.run_id, outcome.page))
+        for entries in index.values():
+            for entry in entries:
+                if entry["outcome"] in ("new", "changed"):
+                    failure = failures.get(entry["claim"])
+                    entry["result"] = "dry_run" if run.dry_run else ("failed" if failure else "succeeded")
+                    if failure is not None:
+                        entry["error"] = failure.code
+        deps.staging.put_json(layout.claim_index_key(run.run_id, outcome.page), index)
 
 
 def _write_reports(

@@ -17,7 +17,14 @@ from claimsync.steps.contract import to_payload
 from claimsync.steps.deps import Deps
 from claimsync.steps.run import Run
 from claimsync.steps.staged import PageOutcome, Reject, StagedClaim, StagedPage, UnmappedPayer, encode_claims
-from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
+from claimsync.transform import (
+    PageResult,
+    PayorIndex,
+    claim_keys,
+    external_id_key,
+    find_superseded,
+    transform_page,
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,40 @@ def previous_hashes(
     return previous
 
 
+def claim_index(
+    result: PageResult, send: list[StagedClaim], previous: dict[str, str]
+) -> dict[str, list[dict[str, Any]]]:
+    """What this run did with each claim of the page, by claim key (``external_id_key``): the rows
+    that carried it (a reject with its reasons, or the row that counted: unchanged / new / changed).
+    FinishRun adds Salesforce's answer and keeps it with the run's reports (``claimsync claim``)."""
+    sent = {claim.claim_number for claim in send}
+    index: dict[str, list[dict[str, Any]]] = {}
+    for rejected in result.rejected:
+        if rejected.claim_id:
+            index.setdefault(external_id_key(rejected.claim_id), []).append(
+                {
+                    "claim": rejected.claim_id,
+                    "row": rejected.row_number,
+                    "outcome": "rejected",
+                    "reasons": [Reject.of(rejected).codes()],
+                }
+            )
+    for record in result.records:
+        outcome = (
+            "unchanged"
+            if record.claim_number not in sent
+            else ("changed" if record.claim_number in previous else "new")
+        )
+        index.setdefault(external_id_key(record.claim_number), []).append(
+            {
+                "claim": record.claim_number,
+                "outcome": outcome,
+                "payor": "Mapped" if record.payor_mapped else "Unmapped",
+            }
+        )
+    return index
+
+
 def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
     staging, mapping, run_id = deps.staging, deps.mapping, task.run.run_id
     page = StagedPage.from_lines(staging.get_bytes(layout.page_key(run_id, task.page)))
@@ -104,6 +145,7 @@ def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
     staging.put_json(
         layout.page_hashes_key(run_id, task.page), {r.claim_number: r.content_hash for r in result.records}
     )
+    staging.put_json(layout.page_claims_key(run_id, task.page), claim_index(result, send, previous))
     reasons = Counter(code for rej in result.rejected for code in {r.code for r in rej.reasons})
     return PageCounts(
         task.page, outcome.rows, outcome.sent, outcome.unchanged, outcome.rejected, dict(reasons)
