@@ -179,7 +179,13 @@ def test_collections_retry_rows_that_could_not_lock_then_report_the_rest():
     assert (summary.succeeded, summary.failed, summary.status) == (4, 1, "PARTIAL")
     index = deps.json(layout.claim_index_key(RUN.run_id, 0))
     assert index["c00002"] == [
-        {"claim": "C00002", "outcome": "new", "payor": "Unmapped", "result": "failed", "error": "UNABLE_TO_LOCK_ROW"}
+        {
+            "claim": "C00002",
+            "outcome": "new",
+            "payor": "Unmapped",
+            "result": "failed",
+            "error": "UNABLE_TO_LOCK_ROW",
+        }
     ]
     assert index["c00001"][0]["result"] == "succeeded"
 
