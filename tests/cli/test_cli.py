@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from claimsync.mapping import load_mapping
 from local.collaboratemd_emulator.generator import GeneratorSettings, generate_rows
 
 pytestmark = pytest.mark.workflow
@@ -92,10 +93,11 @@ def test_local_sync_json_summary_then_incremental_after_set_report(world, tmp_pa
         run("local", "set-report", "--report-file", str(partial), state_dir=world["state_dir"]).returncode
         == 0
     )
-    refused = run("local", "sync", "--json", state_dir=world["state_dir"])
-    summary = json.loads(refused.stdout.strip().splitlines()[-1])
-    assert refused.returncode == 1 and summary["status"] == "FAILED"
-    assert summary["error"] == "ReportFormatError" and "lacks mapped columns" in summary["cause"]
+    lacking = run("local", "sync", "--json", state_dir=world["state_dir"])
+    summary = json.loads(lacking.stdout.strip().splitlines()[-1])
+    # a report without mapped columns: its rows are rejected naming them, nothing is cleared
+    assert summary["status"] == "PARTIAL" and summary["rows_in"] == 1 and summary["rejected"] == 1
+    assert summary["reject_reasons"] == {"MISSING_COLUMN": 1} and summary["sent"] == 0
 
     row = generate_rows(GeneratorSettings(claims=1, seed=9, malformed_share=0, duplicate_share=0))[0]
     report = tmp_path / "report.csv"
@@ -124,10 +126,11 @@ def test_commands_without_a_running_world_say_so(tmp_path):
 
 def test_preview_shows_what_would_be_sent_and_rejected(tmp_path):
     report = tmp_path / "r.json"
+    blank = dict.fromkeys(load_mapping().source_columns, "")  # every mapped column, as the report has
     rows = [
-        {"ClaimID": "A1", "ClaimTotalAmount": "$1,000.00", "StatementCoversFromDate": "2024-01-02"},
-        {"ClaimID": "", "ClaimTotalAmount": "5"},
-        {"ClaimID": "A2", "ClaimTotalAmount": "12..3"},
+        blank | {"ClaimID": "A1", "ClaimTotalAmount": "$1,000.00", "StatementCoversFromDate": "2024-01-02"},
+        blank | {"ClaimID": "", "ClaimTotalAmount": "5"},
+        blank | {"ClaimID": "A2", "ClaimTotalAmount": "12..3"},
     ]
     report.write_text(json.dumps(rows))
     result = run("preview", "--report-file", str(report), "--json")
