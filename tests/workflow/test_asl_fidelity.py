@@ -720,7 +720,8 @@ def test_the_lock_is_taken_refused_taken_over_and_released_only_by_its_owner(wor
         {"status": "ALREADY_RUNNING", "run_id": "second"},
     )
     assert second["states_entered"] == ["AcquireLock", "AlreadyRunning"]
-    assert lock()["owner"] == {"S": "first"}  # type: ignore[index]
+    held = lock()
+    assert held is not None and held["owner"] == {"S": "first"}
 
     third = attempt("third", now=1101, release_as="third")  # past lock_until: a crashed run's lock
     assert third["states_entered"] == ["AcquireLock", "ReleaseLock", "Done"], third
