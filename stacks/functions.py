@@ -77,6 +77,7 @@ class ProjectFunction(Construct):
         timeout: cdk.Duration,
         environment: Mapping[str, str],
         reserved_concurrency: int,
+        ephemeral_mb: int = 512,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -102,6 +103,7 @@ class ProjectFunction(Construct):
             code=defaults.code,
             handler=handler,
             memory_size=memory_mb,
+            ephemeral_storage_size=cdk.Size.mebibytes(ephemeral_mb),
             timeout=timeout,
             environment=dict(environment),
             tracing=lambda_.Tracing.ACTIVE,

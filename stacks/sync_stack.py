@@ -28,16 +28,6 @@ from stacks.staging_bucket import StagingBucket
 from stacks.state_machine import ClaimSyncStateMachine
 from stacks.sync_table import SyncTable
 
-# Handlers that call claimsync.staging (S3); the others never touch the bucket. Checked by
-# tests/infra against the handler sources.
-STAGING_FUNCTIONS = frozenset(
-    {"CheckReport", "LoadPayors", "TransformPage", "StartUpload", "CheckUpload", "FinishRun"}
-)
-# Reserved concurrency per function: one run at a time (the lock), TransformPage inside the
-# Map (MaxConcurrency 8 in the ASL) plus headroom for retries.
-RESERVED_CONCURRENCY = {"TransformPage": 10}
-DEFAULT_RESERVED_CONCURRENCY = 2
-
 
 def powertools_environment() -> dict[str, str]:
     return {
@@ -76,9 +66,10 @@ class ClaimSyncStack(cdk.Stack):
                 memory_mb=spec.memory_mb,
                 timeout=cdk.Duration.seconds(spec.timeout_s),
                 environment=environment,
-                reserved_concurrency=RESERVED_CONCURRENCY.get(spec.name, DEFAULT_RESERVED_CONCURRENCY),
+                reserved_concurrency=spec.reserved_concurrency,
+                ephemeral_mb=spec.ephemeral_mb,
             )
-            if spec.name in STAGING_FUNCTIONS:
+            if spec.staging:
                 staging.grant_staging(fn.function)
             if spec.salesforce:
                 shared.secrets.grant_read(shared.secrets.salesforce, fn.function)
@@ -86,7 +77,7 @@ class ClaimSyncStack(cdk.Stack):
                 shared.secrets.grant_read(shared.secrets.collaboratemd, fn.function)
             if spec.sync_table:
                 state.table.grant(fn.function, "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem")
-                key.grant_encrypt_decrypt(fn.function)
+                key.grant(fn.function, "kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
             self.functions[spec.name] = fn
 
         lambdas = {name: fn.function for name, fn in self.functions.items()}

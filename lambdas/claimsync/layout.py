@@ -86,10 +86,17 @@ def report_key(run_id: str, name: str) -> str:
 # ---- Lambda functions of the claim sync ------------------------------------------------------------
 @dataclass(frozen=True)
 class FunctionSpec:
-    name: str  # logical name; the ASL placeholder is f"{Name}FunctionArn"
+    """One Lambda function of the claim sync, declared once: the CDK stack deploys it from this, the
+    local world runs it under these limits, and the ASL renderer fills its placeholder. What it
+    may reach is declared here too (``tests/unit/test_steps.py`` checks each step uses exactly that)."""
+
+    name: str  # logical name = the ASL state; the ASL placeholder is f"{Name}FunctionArn"
     handler: str  # module.function, relative to lambdas/
     memory_mb: int = 512
     timeout_s: int = 120
+    reserved_concurrency: int = 2  # one run at a time (the lock), plus retries
+    ephemeral_mb: int = 512  # /tmp: spool files of the streaming steps
+    staging: bool = False  # reads/writes the staging bucket
     salesforce: bool = False  # needs the Salesforce secret
     collaboratemd: bool = False  # needs the CollaborateMD secret
     sync_table: bool = False  # reads/writes items of the sync-state table itself (not via the ASL)
@@ -112,20 +119,48 @@ SYNC_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec(
         "CheckReport",
         "handlers.check_report.handler",
-        memory_mb=1024,
-        timeout_s=600,
+        memory_mb=512,
+        timeout_s=900,
+        ephemeral_mb=8192,  # the report's ZIP and its rows in bucket files: ~0.7 GB per million claims
+        staging=True,
         collaboratemd=True,
         sync_table=True,
     ),
-    FunctionSpec("LoadPayors", "handlers.load_payors.handler", memory_mb=256, timeout_s=120, salesforce=True),
-    FunctionSpec("TransformPage", "handlers.transform_page.handler", memory_mb=512, timeout_s=300),
     FunctionSpec(
-        "StartUpload", "handlers.start_upload.handler", memory_mb=1024, timeout_s=600, salesforce=True
+        "LoadPayors",
+        "handlers.load_payors.handler",
+        memory_mb=256,
+        timeout_s=120,
+        staging=True,
+        salesforce=True,
     ),
     FunctionSpec(
-        "CheckUpload", "handlers.check_upload.handler", memory_mb=1024, timeout_s=600, salesforce=True
+        "TransformPage",
+        "handlers.transform_page.handler",
+        memory_mb=512,
+        timeout_s=300,
+        reserved_concurrency=10,  # the Map's MaxConcurrency (8) plus retries
+        staging=True,
     ),
-    FunctionSpec("FinishRun", "handlers.finish_run.handler", memory_mb=1024, timeout_s=300),
+    FunctionSpec(
+        "StartUpload",
+        "handlers.start_upload.handler",
+        memory_mb=512,
+        timeout_s=900,
+        ephemeral_mb=4096,  # the pages' staged claims and one Bulk document (≤ 100 MB) at a time
+        staging=True,
+        salesforce=True,
+    ),
+    FunctionSpec(
+        "CheckUpload",
+        "handlers.check_upload.handler",
+        memory_mb=512,
+        timeout_s=600,
+        ephemeral_mb=2048,  # result CSVs, resubmitted claims
+        staging=True,
+        salesforce=True,
+    ),
+    FunctionSpec("FinishRun", "handlers.finish_run.handler", memory_mb=512, timeout_s=300, staging=True),
 )
 
 # Placeholders in the ASL other than function ARNs.

@@ -279,3 +279,52 @@ def test_every_step_is_declared_with_its_task_type():
         "PrepareRun", "StartReport", "CheckReport", "LoadPayors", "TransformPage", "StartUpload",
         "CheckUpload", "FinishRun",
     }  # fmt: skip
+
+
+# ---- what each step reaches = what its function declares (the grants of the deployed function) ---------
+
+
+class Recording:
+    """Deps that note which of them a step reached."""
+
+    def __init__(self, deps: FakeDeps) -> None:
+        self._deps, self.reached = deps, set()
+
+    def __getattr__(self, name: str):
+        self.reached.add(name)
+        return getattr(self._deps, name)
+
+
+def test_each_step_reaches_exactly_what_its_function_declares():
+    deps = FakeDeps()
+    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "collections_max_rows": 2})
+    deps.collaboratemd.data = report_zip(claim_rows(10))
+    deps.salesforce.lock_failures = {"C00001": 1}
+    reached: dict[str, set[str]] = {}
+
+    def step(name, task):
+        recording = Recording(deps)
+        result = STEPS[name].function(recording, task)
+        reached.setdefault(name, set()).update(recording.reached)
+        return result
+
+    run = step("PrepareRun", PrepareTask("run-x", "t", {})).run
+    request = step("StartReport", RunTask(run))
+    step("LoadPayors", RunTask(run))
+    staged = step("CheckReport", ReportTask(run, request))
+    for page in staged.pages:
+        step("TransformPage", PageTask(run, page, staged.page_count))
+    progress = step("StartUpload", UploadTask(run, staged.page_count))
+    while progress.pending:
+        progress = step("CheckUpload", UploadCheckTask(run, progress))
+    step("FinishRun", FinishTask(run, staged.page_count, staged.rows_in))
+
+    for spec in layout.SYNC_FUNCTIONS:
+        used = reached[spec.name]
+        declared = {
+            "staging": spec.staging,
+            "salesforce": spec.salesforce,
+            "collaboratemd": spec.collaboratemd,
+            "reports": spec.sync_table,
+        }
+        assert {k for k, v in declared.items() if v} == used & set(declared), spec.name
