@@ -9,9 +9,11 @@ Errors leave through one set of handlers that shape them as Salesforce does (a J
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import secrets
+import socket
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -186,11 +188,27 @@ def create_app(emu: SalesforceEmulator) -> Flask:
                     return sf_error(403, "REQUEST_LIMIT_EXCEEDED", "TotalRequests Limit exceeded.")
                 store.add_api_use()
                 counters.count(kind)
-                return view(**kwargs)
+                answer = view(**kwargs)
+                # The call is carried out (committed); only its answer is lost or late.
+                if faults.take_drop_answer(kind):
+                    drop_connection()
+                    return answer  # unsendable: the connection is gone
+                delay = faults.take_slow_answer(kind)
+                if delay:
+                    time.sleep(delay)
+                return answer
 
             return wrapper
 
         return decorate
+
+    def drop_connection() -> None:
+        """Close the client's connection without an answer (werkzeug's server hands the socket in
+        ``werkzeug.socket``): the client sees a reset/EOF, as when a proxy or the network drops it."""
+        sock = request.environ.get("werkzeug.socket")
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
 
     def object_or_404(name: str) -> ObjectDef:
         obj = schema.object(name)

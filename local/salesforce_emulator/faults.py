@@ -1,4 +1,5 @@
-"""Fault injection driven through the admin interface: lock-row failures, 503s, failing Bulk jobs."""
+"""Fault injection driven through the admin interface: lock-row failures, 503s, failing Bulk jobs,
+answers lost or late after the call was carried out."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import hashlib
 import threading
 from dataclasses import dataclass, field
 from typing import Any
+
+MAX_SLOW_ANSWER_S = 30.0
 
 
 class FaultConfigError(ValueError):
@@ -19,12 +22,15 @@ class Faults:
     lock_row_max_per_record: int = 1
     fail_next_job: bool = False
     unavailable: dict[str, int] = field(default_factory=dict)  # call kind (or "*") -> calls left to fail
+    drop_answer: dict[str, int] = field(default_factory=dict)  # kind -> calls whose answer is dropped
+    slow_answer: dict[str, tuple[int, float]] = field(default_factory=dict)  # kind -> (calls, seconds)
     _lock_hits: dict[str, int] = field(default_factory=dict)
     _mutex: threading.Lock = field(default_factory=threading.Lock)
 
     def configure(self, body: dict[str, Any]) -> None:
         """Merge an admin ``POST /faults`` body into the current configuration."""
-        known = {"lock_row_share", "lock_row_seed", "lock_row_max_per_record", "unavailable", "fail_next_job"}
+        known = {"lock_row_share", "lock_row_seed", "lock_row_max_per_record", "unavailable", "fail_next_job",
+                 "drop_answer", "slow_answer"}  # fmt: skip
         unknown = set(body) - known
         if unknown:
             raise FaultConfigError(f"unknown fault settings: {sorted(unknown)}")
@@ -46,6 +52,27 @@ class Faults:
                 if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
                     raise FaultConfigError('unavailable must look like {"kind": "bulk_upload", "count": 2}')
                 self.unavailable[spec["kind"]] = int(spec.get("count", 1))
+            if "drop_answer" in body:
+                spec = body["drop_answer"]
+                if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
+                    raise FaultConfigError(
+                        'drop_answer must look like {"kind": "sobject_create", "count": 1}'
+                    )
+                self.drop_answer[spec["kind"]] = int(spec.get("count", 1))
+            if "slow_answer" in body:
+                spec = body["slow_answer"]
+                seconds = spec.get("seconds") if isinstance(spec, dict) else None
+                if (
+                    not isinstance(spec, dict)
+                    or not isinstance(spec.get("kind"), str)
+                    or not isinstance(seconds, int | float)
+                    or not 0 < seconds <= MAX_SLOW_ANSWER_S
+                ):
+                    raise FaultConfigError(
+                        'slow_answer must look like {"kind": "sobject_create", "count": 1, "seconds": 2}'
+                        f" with 0 < seconds <= {MAX_SLOW_ANSWER_S}"
+                    )
+                self.slow_answer[spec["kind"]] = (int(spec.get("count", 1)), float(seconds))
 
     def clear(self) -> None:
         with self._mutex:
@@ -54,6 +81,8 @@ class Faults:
             self.lock_row_max_per_record = 1
             self.fail_next_job = False
             self.unavailable.clear()
+            self.drop_answer.clear()
+            self.slow_answer.clear()
             self._lock_hits.clear()
 
     def describe(self) -> dict[str, Any]:
@@ -63,6 +92,8 @@ class Faults:
             "lock_row_max_per_record": self.lock_row_max_per_record,
             "fail_next_job": self.fail_next_job,
             "unavailable": dict(self.unavailable),
+            "drop_answer": dict(self.drop_answer),
+            "slow_answer": {k: {"count": n, "seconds": t} for k, (n, t) in self.slow_answer.items()},
         }
 
     def take_unavailable(self, kind: str) -> bool:
@@ -74,6 +105,26 @@ class Faults:
                     self.unavailable[key] = left - 1
                     return True
         return False
+
+    def take_drop_answer(self, kind: str) -> bool:
+        """True (and one fewer left) when the answer to this call of ``kind`` must be dropped."""
+        with self._mutex:
+            for key in (kind, "*"):
+                left = self.drop_answer.get(key, 0)
+                if left > 0:
+                    self.drop_answer[key] = left - 1
+                    return True
+        return False
+
+    def take_slow_answer(self, kind: str) -> float:
+        """Seconds to hold the answer to this call of ``kind`` (0: answer at once)."""
+        with self._mutex:
+            for key in (kind, "*"):
+                left, seconds = self.slow_answer.get(key, (0, 0.0))
+                if left > 0:
+                    self.slow_answer[key] = (left - 1, seconds)
+                    return seconds
+        return 0.0
 
     def take_fail_next_job(self) -> bool:
         with self._mutex:

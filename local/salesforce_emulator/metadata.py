@@ -1,7 +1,8 @@
 """Build the emulator's ``Schema``: standard objects declared here, custom objects read from sfdx metadata.
 
 The custom objects come from ``<metadata_dir>/force-app/main/default/objects/<Object>/`` (the same
-files ``sf project deploy start`` deploys), so the emulator and the real org cannot drift. A metadata
+files ``sf project deploy start`` deploys), so the emulator and the real org cannot drift; a
+directory named like a standard object (``objects/Account/fields/``) adds custom fields to it. A metadata
 field type the emulator does not model is a load-time error naming the file, never a silent skip.
 """
 
@@ -320,6 +321,11 @@ def load_schema(metadata_dir: Path) -> Schema:
         raise MetadataError(f"{objects_dir}: no objects directory (is {metadata_dir} an sfdx project?)")
     taken = {o.key_prefix for o in schema.objects.values()}
     for directory in sorted(p for p in objects_dir.iterdir() if p.is_dir()):
+        standard = schema.object(directory.name)
+        if standard is not None:  # custom fields on a standard object (objects/Account/fields/...)
+            for path in sorted((directory / "fields").glob("*.field-meta.xml")):
+                standard.add(_parse_field(path))
+            continue
         schema.add(_parse_object(directory, taken))
     for obj in schema.objects.values():
         for f in obj.fields.values():

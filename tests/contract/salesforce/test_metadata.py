@@ -52,6 +52,21 @@ def test_schema_matches_the_data_model() -> None:
     assert len(prefixes) == len(schema.objects)
 
 
+def test_custom_fields_on_standard_objects_are_loaded() -> None:
+    schema = load_schema(DEFAULT_METADATA_DIR)
+    for name in ("Account", "Contact", "Opportunity"):
+        obj = schema.object(name)
+        assert obj is not None and obj.key_prefix in ("001", "003", "006")
+        key = obj.field("Claimsync_Request_Key__c")
+        assert key is not None and (key.type, key.length, key.external_id, key.unique) == (
+            "string",
+            64,
+            True,
+            True,
+        )
+        assert obj.field("Name") is not None  # the standard fields are still there
+
+
 def test_permission_set_covers_every_custom_field() -> None:
     path = (
         DEFAULT_METADATA_DIR
