@@ -12,10 +12,13 @@ gives it), ``queryStringParameters``, ``body`` /
 and the handler's result becomes the HTTP response. Invocations are serialised, as in one Lambda
 execution environment.
 
-The handler reads its Salesforce credentials from Secrets Manager in AWS. Locally the server injects
-a gateway built from ``endpoints["salesforce"]`` instead (``crm_api.configure``), so no secret ever
-goes into the environment. The handler module holds one configuration: run one ``ApiServer`` per
-process at a time.
+The handler reads its Salesforce credentials and its cursor key from Secrets Manager in AWS, and keeps
+``Idempotency-Key`` answers in a DynamoDB table. Locally the server injects (``crm_api.configure``) a
+gateway built from ``endpoints["salesforce"]``, a random cursor key of its own (cursors die with the
+server, as they would with a rotated key) and an idempotency store over moto's DynamoDB: the local
+world's moto when ``endpoints`` has one (``endpoints["aws"]``; ``claimsync local api``), else a moto
+server the ``ApiServer`` starts on loopback itself (tests). No secret ever goes into the environment.
+The handler module holds one configuration: run one ``ApiServer`` per process at a time.
 
 ``serve(endpoints, port)`` runs the server until SIGINT/SIGTERM (``claimsync local api``).
 """
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import signal
 import sys
 import threading
@@ -34,10 +38,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+import boto3
 from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from claimsync.crm import CrmSettings
+from claimsync.crm.idempotency import IdempotencyStore
 from claimsync.crm.routes import match_path
 from claimsync.salesforce import SalesforceGateway
 from handlers import crm_api
@@ -46,6 +52,7 @@ from local.world import salesforce_gateway
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 LOCAL_FUNCTION_NAME = "claimsync-crm-api-local"
+LOCAL_IDEMPOTENCY_TABLE = "claimsync-local-crm-idempotency"
 
 
 @dataclass(frozen=True)
@@ -156,8 +163,10 @@ class ApiServer:
         settings: CrmSettings | None = None,
         gateway: SalesforceGateway | None = None,
         handler: Handler | None = None,
+        cursor_key: bytes | None = None,
     ) -> None:
         sf = endpoints["salesforce"]
+        self.endpoints = endpoints
         self.settings = settings or replace(
             CrmSettings(),
             salesforce_api_version=sf.get("api_version", "62.0"),
@@ -166,6 +175,10 @@ class ApiServer:
             function_version="local",
         )
         self.gateway = gateway or salesforce_gateway(endpoints)
+        self.cursor_key = cursor_key or secrets.token_bytes(32)
+        self.idempotency: IdempotencyStore | None = None
+        self.dynamodb_url = ""
+        self._moto: Any = None
         self._handler = handler or crm_api.lambda_handler
         self._invoke_lock = threading.Lock()
         self._server = BackgroundServer(self._wsgi, port=port, name="crm-api")
@@ -179,13 +192,47 @@ class ApiServer:
         return self._server.port
 
     def start(self) -> ApiServer:
-        crm_api.configure(gateway=self.gateway, settings=self.settings)
+        self.idempotency = self._idempotency_store()
+        self.configure_handler()
         self._server.start()
         return self
+
+    def configure_handler(self) -> None:
+        """(Re)install this server's gateway, settings, cursor key and store in the handler module."""
+        crm_api.configure(
+            gateway=self.gateway,
+            settings=self.settings,
+            cursor_key=self.cursor_key,
+            idempotency=self.idempotency,
+        )
 
     def stop(self) -> None:
         self._server.stop()
         crm_api.configure()
+        if self._moto is not None:
+            self._moto.stop()
+            self._moto = None
+
+    def _idempotency_store(self) -> IdempotencyStore:
+        aws = self.endpoints.get("aws")
+        if aws:
+            self.dynamodb_url, region = aws["endpoint_url"], aws.get("region", "us-east-1")
+        else:
+            from moto.server import ThreadedMotoServer
+
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            host, port = self._moto.get_host_and_port()
+            self.dynamodb_url, region = f"http://{host}:{port}", "us-east-1"
+        client = boto3.client(
+            "dynamodb",
+            endpoint_url=self.dynamodb_url,
+            region_name=region,
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",  # noqa: S106 - moto accepts any credentials
+        )
+        ensure_idempotency_table(client, LOCAL_IDEMPOTENCY_TABLE)
+        return IdempotencyStore(LOCAL_IDEMPOTENCY_TABLE, ttl_s=self.settings.idempotency_ttl_s, client=client)
 
     def __enter__(self) -> ApiServer:
         return self.start()
@@ -204,6 +251,23 @@ class ApiServer:
             result = self._handler(event, context)
         response: Iterable[bytes] = to_response(result)(environ, start_response)
         return response
+
+
+def ensure_idempotency_table(client: Any, name: str) -> None:
+    """The table Powertools' DynamoDB persistence layer expects (``id`` key, ``expiration`` TTL), as
+    the CRM API stack declares it; kept if it exists (a restarted ``local api`` finds its keys)."""
+    try:
+        client.create_table(
+            TableName=name,
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    except client.exceptions.ResourceInUseException:
+        return
+    client.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+    )
 
 
 def serve(endpoints: dict[str, Any], port: int = 0) -> int:

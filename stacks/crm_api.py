@@ -136,6 +136,7 @@ class CrmRestApi(Construct):
                     "X-Amz-Date",
                     "X-Amz-Security-Token",
                     "X-Api-Key",
+                    "Idempotency-Key",
                 ],
             )
             if config.api_cors_origins

@@ -359,6 +359,14 @@ class SalesforceGateway:
         body = self._send("POST", f"sobjects/{sobject}/", kind="sobject_create", json=dict(fields)).json()
         return str(body["id"])
 
+    def upsert(
+        self, sobject: str, external_id_field: str, external_id: str, fields: Mapping[str, Any]
+    ) -> tuple[str, bool]:
+        """Create or update the record whose ``external_id_field`` is ``external_id``: (id, created)."""
+        path = f"sobjects/{sobject}/{external_id_field}/{quote(external_id, safe='')}"
+        body = self._send("PATCH", path, kind="sobject_upsert", json=dict(fields)).json()
+        return str(body["id"]), bool(body.get("created"))
+
     def get(self, sobject: str, record_id: str, fields: Sequence[str] | None = None) -> dict[str, Any]:
         params = {"fields": ",".join(fields)} if fields else None
         resp = self._send("GET", f"sobjects/{sobject}/{quote(record_id)}", kind="sobject_get", params=params)

@@ -4,16 +4,19 @@ every test that uses ``api``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import http.client
+import json
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
+from email.message import Message
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
 
 from claimsync.crm import CrmSettings, QueryPolicy
 from claimsync.salesforce import SalesforceGateway
-from handlers import crm_api
 from local.api_server import ApiServer
 from local.salesforce_emulator.server import SalesforceCredentials, SalesforceEmulator
 from local.tls import ensure_tls
@@ -54,6 +57,29 @@ class Api:
     def delete(self, path: str, **kwargs: Any) -> requests.Response:
         return self.call("DELETE", path, **kwargs)
 
+    def raw(
+        self,
+        method: str,
+        path: str,
+        *,
+        headers: Sequence[tuple[str, str | bytes]] = (),
+        body: bytes | None = None,
+    ) -> RawResponse:
+        """A request exactly as given (repeated headers, odd bytes, any path), over http.client."""
+        target = urlsplit(self.url)
+        conn = http.client.HTTPConnection(target.hostname or "127.0.0.1", target.port, timeout=60)
+        try:
+            conn.putrequest(method, path, skip_accept_encoding=True)
+            for name, value in headers:
+                conn.putheader(name, value)
+            if body is not None:
+                conn.putheader("Content-Length", str(len(body)))
+            conn.endheaders(body)
+            resp = conn.getresponse()
+            return RawResponse(resp.status, resp.headers, resp.read())
+        finally:
+            conn.close()
+
     # -- the emulator's admin interface ----------------------------------------------------------------
     def admin(self, method: str, path: str, **kwargs: Any) -> Any:
         sf = self.endpoints["salesforce"]
@@ -73,6 +99,22 @@ class Api:
     def seed_gateway(self) -> SalesforceGateway:
         """A separate gateway for arranging data, so the handler's counters stay its own."""
         return salesforce_gateway(self.endpoints)
+
+
+@dataclass
+class RawResponse:
+    """The parts of ``requests.Response`` that ``ok`` and ``refused`` read."""
+
+    status_code: int
+    headers: Message
+    content: bytes
+
+    @property
+    def text(self) -> str:
+        return self.content.decode("utf-8", "replace")
+
+    def json(self) -> Any:
+        return json.loads(self.content)
 
 
 @pytest.fixture(scope="session")
@@ -102,7 +144,7 @@ def api_server(endpoints: dict[str, Any]) -> Iterator[ApiServer]:
 def api(api_server: ApiServer, endpoints: dict[str, Any]) -> Iterator[Api]:
     """The running API over an emptied Salesforce: no records, faults, or used API allocation."""
     # Unit tests may have re-configured the handler module: serve with this server's gateway again.
-    crm_api.configure(gateway=api_server.gateway, settings=api_server.settings)
+    api_server.configure_handler()
     client = Api(api_server.url, endpoints, api_server, requests.Session())
     client.admin("POST", "/reset")
     client.admin("POST", "/limits", json={"daily_api_limit": 100_000, "used": 0})

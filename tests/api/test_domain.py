@@ -20,19 +20,22 @@ from claimsync.crm import (
     OPPORTUNITY,
     CrmConfigError,
     CrmSettings,
+    ForeignRecords,
     InvalidJson,
     InvalidRecordId,
     MissingParameters,
     PayloadTooLarge,
     QueryPolicy,
     QueryRejected,
+    UnsupportedMediaType,
     ValidationFailed,
     batch_create,
     parse_json_body,
 )
+from claimsync.crm.body import MAX_DEPTH
 from claimsync.crm.ids import checksum, normalize_id
 from claimsync.crm.objects import validate_fields
-from claimsync.crm.soql import decode_cursor, encode_cursor, guard_soql, strip_attributes
+from claimsync.crm.soql import CursorCodec, check_record_types, guard_soql, strip_attributes
 from claimsync.salesforce import RecordResult, SalesforceUnavailable
 from handlers import crm_api
 from local.salesforce_emulator import ids as emulator_ids
@@ -117,6 +120,12 @@ def test_emails(email: str) -> None:
     validate_fields(CONTACT, {"Email": email}, partial=True)
 
 
+def test_a_whole_number_too_big_for_a_float_is_a_validation_error() -> None:
+    for field in ("NumberOfEmployees", "AnnualRevenue"):
+        with pytest.raises(ValidationFailed, match=f"{field} must be at most"):
+            validate_fields(ACCOUNT, {"Name": "x", field: 10**4000}, partial=False)
+
+
 # -- bodies ----------------------------------------------------------------------------------------
 
 
@@ -132,6 +141,63 @@ def test_body_limits_and_json() -> None:
             parse_json_body(bad, max_bytes=80)
     with pytest.raises(InvalidJson):
         parse_json_body(b"[" * 100_000 + b"]" * 100_000, max_bytes=10**6)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"\\\\ud800"',  # an escaped backslash: the text \\ud800, not a surrogate
+        b'{"Name": "\\\\udc00 literally"}',
+        b'"\\ud83d\\ude00"',  # a pair: one character
+        '"caf\u00e9 \U0001f600"'.encode(),
+    ],
+)
+def test_text_that_is_not_a_lone_surrogate_passes(raw: bytes) -> None:
+    parse_json_body(raw, max_bytes=100)
+
+
+@given(st.text(alphabet=st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), min_size=1, max_size=3))
+def test_a_lone_surrogate_anywhere_is_invalid_json(surrogates: str) -> None:
+    escaped = "".join(f"\\u{ord(c):04x}" for c in surrogates)
+    if (
+        len(surrogates) == 2
+        and "\ud800" <= surrogates[0] <= "\udbff"
+        and "\udc00" <= surrogates[1] <= "\udfff"
+    ):
+        return  # a valid pair
+    for template in ('"{}"', '{{"k": "a{}b"}}', '{{"k{}": 1}}', '[1, [{{"deep": ["{}"]}}]]'):
+        with pytest.raises(InvalidJson, match="surrogate"):
+            parse_json_body(template.format(escaped).encode(), max_bytes=1000)
+
+
+def test_nesting_depth_is_bounded() -> None:
+    ok_depth = b"[" * MAX_DEPTH + b"]" * MAX_DEPTH
+    assert parse_json_body(ok_depth, max_bytes=1000) is not None
+    for deeper in (b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1), b'{"a":' * 500 + b"1" + b"}" * 500):
+        with pytest.raises(ValidationFailed, match="nested deeper"):
+            parse_json_body(deeper, max_bytes=10**6)
+
+
+@pytest.mark.parametrize(
+    ("content_types", "accepted"),
+    [
+        (["application/json"], True),
+        (["APPLICATION/JSON ; charset=UTF-8"], True),
+        (["application/json; charset=utf8; foo=bar"], True),
+        ([], False),
+        (["application/json", "application/json"], False),
+        (["text/plain"], False),
+        (["application/json; charset=utf-16"], False),
+        (["application/json-patch+json"], False),
+        ([""], False),
+    ],
+)
+def test_media_types(content_types: list[str], accepted: bool) -> None:
+    if accepted:
+        assert parse_json_body(b"{}", max_bytes=10, content_types=content_types) == {}
+    else:
+        with pytest.raises(UnsupportedMediaType):
+            parse_json_body(b"{}", max_bytes=10, content_types=content_types)
 
 
 # -- SOQL guard --------------------------------------------------------------------------------------
@@ -169,7 +235,20 @@ def test_body_limits_and_json() -> None:
     ],
 )
 def test_guard_sends(soql: str, sent: str) -> None:
-    assert guard_soql(soql, POLICY) == sent
+    assert guard_soql(soql, POLICY).soql == sent
+
+
+@pytest.mark.parametrize(
+    ("soql", "sobject"),
+    [
+        ("select id from account", "Account"),
+        ("SELECT Account.Name FROM contact", "Contact"),
+        ("SELECT Name FROM CLAIM_PAYOR__C", "Claim_Payor__c"),
+        ("SELECT COUNT() FROM Opportunity", "Opportunity"),
+    ],
+)
+def test_guard_names_the_object_in_its_canonical_spelling(soql: str, sobject: str) -> None:
+    assert guard_soql(soql, POLICY).sobject == sobject
 
 
 @pytest.mark.parametrize(
@@ -193,30 +272,97 @@ def test_guard_refuses(soql: str) -> None:
         guard_soql(soql, POLICY)
 
 
-def test_cursor_round_trip_and_tampering() -> None:
-    url = "/services/data/v62.0/query/01g5g000001ABCDEFG-2000"
-    cursor = encode_cursor(url)
-    assert "/" not in cursor and decode_cursor(cursor) == url
+URL = "/services/data/v62.0/query/01g5g000001ABCDEFG-2000"
+KEY = b"0123456789abcdef0123456789abcdef"
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_cursor_round_trip() -> None:
+    codec = CursorCodec(KEY, ttl_s=900, clock=Clock(1_000_000))
+    cursor = codec.issue("Contact", URL)
+    assert cursor.startswith("c1.") and "/" not in cursor and "services" not in cursor
+    locator = codec.open(cursor, POLICY)
+    assert (locator.sobject, locator.next_records_url) == ("Contact", URL)
     with pytest.raises(ValueError):
-        encode_cursor("https://elsewhere.example/query/01g5g000001ABCDEFG-2000")
+        codec.issue("Account", "https://elsewhere.example/query/01g5g000001ABCDEFG-2000")
+    with pytest.raises(ValueError):
+        CursorCodec(b"short")
 
-    def b64(text: str) -> str:
-        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
-    for bad in (
-        12,
-        None,
-        "",
-        "%%%",
-        cursor + "%%",
-        b64("https://elsewhere.example" + url),
-        b64(url + "?q=SELECT+Id+FROM+User"),
-        b64(url + "/../../sobjects/User"),
-        b64("/services/data/v62.0/query/01g5g000001ABCDEFG"),
-        b64("/services/data/v62.0/sobjects/User/0055g0000000001AAA"),
+def test_cursor_expiry() -> None:
+    clock = Clock(1_000_000)
+    codec = CursorCodec(KEY, ttl_s=900, clock=clock)
+    cursor = codec.issue("Account", URL)
+    clock.now += 899
+    codec.open(cursor, POLICY)
+    clock.now += 1
+    with pytest.raises(QueryRejected, match="expired"):
+        codec.open(cursor, POLICY)
+
+
+def test_a_cursor_of_an_object_no_longer_allowed_is_refused() -> None:
+    codec = CursorCodec(KEY)
+    cursor = codec.issue("Claim_Payor__c", URL)
+    codec.open(cursor, POLICY)
+    with pytest.raises(QueryRejected, match="not allowed"):
+        codec.open(cursor, QueryPolicy())
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+@given(st.integers(min_value=0, max_value=10_000), st.integers(min_value=1, max_value=255))
+def test_any_changed_byte_of_a_cursor_is_refused(position: int, delta: int) -> None:
+    codec = CursorCodec(KEY)
+    cursor = codec.issue("Account", URL)
+    _, payload, tag = cursor.split(".")
+    raw = bytearray(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+        + b"|"
+        + base64.urlsafe_b64decode(tag + "=")
+    )
+    at = position % len(raw)
+    raw[at] = (raw[at] + delta) % 256
+    body, _, new_tag = bytes(raw).partition(b"|")
+    forged = f"c1.{_b64(body)}.{_b64(new_tag)}" if len(new_tag) == 32 else f"c1.{_b64(bytes(raw))}.{tag}"
+    with pytest.raises(QueryRejected):
+        codec.open(forged, POLICY)
+
+
+def test_cursors_of_another_key_or_shape_are_refused() -> None:
+    codec = CursorCodec(KEY)
+    other = CursorCodec(b"x" * 32).issue("Account", URL)
+    for bad in (12, None, "", "%%%", other, _b64(URL.encode()), "c1..", "c1." + _b64(b"{}") + "." + "A" * 43):
+        with pytest.raises(QueryRejected, match="not a cursor this API issued"):
+            codec.open(bad, POLICY)
+
+
+def test_record_types_are_checked_at_every_depth() -> None:
+    def rec(kind: str | None, **fields: object) -> dict[str, object]:
+        return {"attributes": {"type": kind, "url": "/x"}, **fields} if kind else dict(fields)
+
+    check_record_types([rec("Contact", Account=rec("Account", Name="A"))], "Contact", POLICY, first_page=True)
+    check_record_types([rec("AggregateResult", expr0=3)], "Account", POLICY, first_page=True)
+    check_record_types([rec("Account", BillingAddress={"city": "Reno"})], "Account", POLICY, first_page=False)
+    for records, sobject, first_page in (
+        ([rec("Claim__c", Patient_Name__c="x")], "Account", True),
+        ([rec("Account"), rec("Contact")], "Account", True),
+        ([rec(None, Id="1")], "Account", True),
+        (["not a record"], "Account", True),
+        ([rec("AggregateResult", expr0=3)], "Account", False),
+        ([rec("Contact", Owner=rec("User", Email="x"))], "Contact", True),
+        ([rec("Contact", Address={"nested": [rec("User")]})], "Contact", True),
     ):
-        with pytest.raises(QueryRejected):
-            decode_cursor(bad)
+        with pytest.raises(ForeignRecords):
+            check_record_types(records, sobject, POLICY, first_page=first_page)
 
 
 def test_attributes_are_stripped_everywhere() -> None:
@@ -246,6 +392,22 @@ def test_settings_defaults_and_overrides() -> None:
         CrmSettings.from_env({"CRM_BATCH_MAX": "lots"})
     with pytest.raises(CrmConfigError, match="CRM_QUERY_OBJECTS"):
         CrmSettings.from_env({"CRM_QUERY_OBJECTS": "Account;DROP"})
+    s = CrmSettings.from_env(
+        {
+            "CRM_CURSOR_SECRET_ID": "arn:cursor",
+            "CRM_CURSOR_TTL_SECONDS": "300",
+            "CRM_IDEMPOTENCY_TABLE": "idem",
+            "CRM_IDEMPOTENCY_TTL_SECONDS": "3600",
+        }
+    )
+    assert (s.cursor_secret_id, s.cursor_ttl_s, s.idempotency_table, s.idempotency_ttl_s) == (
+        "arn:cursor",
+        300,
+        "idem",
+        3600,
+    )
+    with pytest.raises(CrmConfigError, match="CRM_CURSOR_TTL_SECONDS"):
+        CrmSettings.from_env({"CRM_CURSOR_TTL_SECONDS": "5"})
 
 
 # -- batch over a fake gateway -----------------------------------------------------------------------
@@ -275,6 +437,19 @@ class FakeGateway:
             out.append(RecordResult(True, id=rid, created=True))
         return out
 
+    def collections_upsert(
+        self, sobject: str, external_id_field: str, records: Sequence[dict[str, Any]]
+    ) -> list[RecordResult]:
+        known = {r.get(external_id_field): rid for rid, r in self.records.items()}
+        fresh = [r for r in records if r[external_id_field] not in known]
+        created = iter(self.collections_create(sobject, fresh) if fresh else [])
+        return [
+            RecordResult(True, id=known[r[external_id_field]], created=False)
+            if r[external_id_field] in known
+            else next(created)
+            for r in records
+        ]
+
     def get(self, sobject: str, record_id: str, fields: Sequence[str] | None = None) -> dict[str, Any]:
         return {"attributes": {"type": sobject}, "Id": record_id, **self.records.get(record_id, {})}
 
@@ -291,6 +466,16 @@ def test_batch_reports_records_not_sent_after_a_later_call_fails() -> None:
     assert all(
         r.error == "SERVER_UNAVAILABLE: not sent, Salesforce failed the call" for r in result.results[200:]
     )
+
+
+def test_a_keyed_batch_fails_whole_when_a_later_call_fails_and_its_retry_settles_it() -> None:
+    gw = FakeGateway(fail_call=2)
+    batch = [{"Name": f"n{i}"} for i in range(450)]
+    with pytest.raises(SalesforceUnavailable):
+        batch_create(gw, ACCOUNT, batch, max_records=1000, request_key="k" * 64)  # type: ignore[arg-type]
+    assert len(gw.records) == 200
+    result = batch_create(gw, ACCOUNT, batch, max_records=1000, request_key="k" * 64)  # type: ignore[arg-type]
+    assert result.successful == 450 and len(gw.records) == 450
 
 
 def test_batch_raises_when_nothing_was_created() -> None:

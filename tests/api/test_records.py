@@ -276,3 +276,91 @@ def test_wrong_method_is_405_with_allow(api: Api, method: str, path: str, allow:
     resp = api.call(method, path, json={})
     refused(resp, 405, "METHOD_NOT_ALLOWED")
     assert resp.headers["Allow"] == allow
+
+
+# -- text and media types (issue 10, items 2 and 7) --------------------------------------------------
+
+LONE_SURROGATES = [
+    b'{"Name": "a\\ud800b"}',  # a high surrogate alone
+    b'{"Name": "a\\udc00b"}',  # a low surrogate alone
+    b'{"Name": "\\ude00\\ud83d"}',  # a pair in the wrong order
+    b'{"Name": "ok", "Description": "half an emoji \\ud83d"}',
+    b'{"Name\\ud800": "x"}',  # in a key
+]
+
+
+@pytest.mark.parametrize("raw", LONE_SURROGATES)
+def test_a_lone_surrogate_is_invalid_json_on_create_and_update(api: Api, raw: bytes) -> None:
+    json_headers = {"Content-Type": "application/json"}
+    before = api.sf_counters()["api_requests"]
+    message = refused(api.post("/accounts", data=raw, headers=json_headers), 400, "INVALID_JSON")
+    assert "surrogate" in message
+    account_id = _account(api)
+    after_create = api.sf_counters()["api_requests"]
+    assert after_create == before + 1  # only the setup's create reached Salesforce
+    refused(api.patch(f"/accounts/{account_id}", data=raw, headers=json_headers), 400, "INVALID_JSON")
+    batch = b"[" + raw + b"]"
+    refused(api.post("/batch/accounts", data=batch, headers=json_headers), 400, "INVALID_JSON")
+    assert api.sf_counters()["api_requests"] == after_create
+
+
+def test_a_lone_surrogate_in_a_query_literal_is_invalid_json(api: Api) -> None:
+    raw = b'{"soql": "SELECT Id FROM Account WHERE Name = \'a\\ud800b\'"}'
+    before = api.sf_counters()["api_requests"]
+    refused(api.post("/query", data=raw, headers={"Content-Type": "application/json"}), 400, "INVALID_JSON")
+    assert api.sf_counters()["api_requests"] == before
+
+
+def test_a_proper_surrogate_pair_is_the_character_it_encodes(api: Api) -> None:
+    raw = b'{"Name": "smile \\ud83d\\ude00"}'
+    data = ok(api.post("/accounts", data=raw, headers={"Content-Type": "application/json"}), 201)
+    assert data["account_name"] == "smile \U0001f600"
+    assert ok(api.get(f"/accounts/{data['record_id']}"))["Name"] == "smile \U0001f600"
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "text/plain",
+        "text/plain; charset=utf-8",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+        "application/xml",
+        "application/octet-stream",
+        "application/json; charset=latin-1",
+        "application/jsonx",
+        "application/json, text/plain",
+        None,
+    ],
+)
+def test_a_body_that_is_not_declared_json_is_415(api: Api, content_type: str | None) -> None:
+    account_id = _account(api)
+    headers = {"Content-Type": content_type} if content_type else {}
+    before = api.sf_counters()["api_requests"]
+    for method, path in [
+        ("POST", "/accounts"),
+        ("POST", "/contacts"),
+        ("POST", "/opportunities"),
+        ("PATCH", f"/accounts/{account_id}"),
+        ("POST", "/query"),
+        ("POST", "/batch/accounts"),
+    ]:
+        body = b'{"Name": "Acme"}' if path != "/query" else b'{"soql": "SELECT Id FROM Account"}'
+        if path == "/batch/accounts":
+            body = b'[{"Name": "Acme"}]'
+        message = refused(api.call(method, path, data=body, headers=headers), 415, "UNSUPPORTED_MEDIA_TYPE")
+        assert "application/json" in message
+    assert api.sf_counters()["api_requests"] == before
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/json",
+        "Application/JSON",
+        "application/json; charset=utf-8",
+        'application/json;charset="UTF-8"',
+    ],
+)
+def test_json_media_types_that_are_accepted(api: Api, content_type: str) -> None:
+    ok(api.post("/accounts", data=b'{"Name": "Acme"}', headers={"Content-Type": content_type}), 201)

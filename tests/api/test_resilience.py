@@ -140,7 +140,13 @@ class _using:
         self.api, self.gateway = api, gateway
 
     def __enter__(self) -> None:
-        crm_api.configure(gateway=self.gateway, settings=self.api.server.settings)
+        server = self.api.server
+        crm_api.configure(
+            gateway=self.gateway,
+            settings=server.settings,
+            cursor_key=server.cursor_key,
+            idempotency=server.idempotency,
+        )
 
     def __exit__(self, *exc: object) -> None:
-        crm_api.configure(gateway=self.api.server.gateway, settings=self.api.server.settings)
+        self.api.server.configure_handler()

@@ -13,11 +13,16 @@ from claimsync.crm.config import CrmConfigError, CrmSettings
 from claimsync.crm.errors import (
     ERROR_CODES,
     CrmError,
+    ForeignRecords,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    InvalidIdempotencyKey,
     InvalidJson,
     InvalidRecordId,
     MissingParameters,
     PayloadTooLarge,
     QueryRejected,
+    UnsupportedMediaType,
     ValidationFailed,
 )
 from claimsync.crm.objects import ACCOUNT, CONTACT, OPPORTUNITY, ObjectSpec
@@ -33,7 +38,7 @@ from claimsync.crm.service import (
     salesforce_connected,
     update_record,
 )
-from claimsync.crm.soql import QueryPolicy
+from claimsync.crm.soql import CursorCodec, QueryPolicy
 
 __all__ = [
     "ACCOUNT",
@@ -44,6 +49,11 @@ __all__ = [
     "CrmConfigError",
     "CrmError",
     "CrmSettings",
+    "CursorCodec",
+    "ForeignRecords",
+    "IdempotencyInProgress",
+    "IdempotencyKeyReused",
+    "InvalidIdempotencyKey",
     "InvalidJson",
     "InvalidRecordId",
     "ItemResult",
@@ -53,6 +63,7 @@ __all__ = [
     "QueryPage",
     "QueryPolicy",
     "QueryRejected",
+    "UnsupportedMediaType",
     "ValidationFailed",
     "batch_create",
     "create_record",

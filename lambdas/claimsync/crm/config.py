@@ -12,6 +12,13 @@
 | ``CRM_BATCH_MAX`` | most records in one ``POST /batch/accounts`` (413 beyond) | ``1000`` |
 | ``CRM_RETRY_AFTER_SECONDS`` | ``Retry-After`` sent with 429 | ``60`` |
 | ``CRM_FUNCTION_NAME`` / ``CRM_FUNCTION_VERSION`` | what ``GET /health`` reports | the Lambda's own |
+| ``CRM_CURSOR_SECRET_ID`` | Secrets Manager secret holding the key that signs ``/query`` cursors | (required for paging unless a key is injected) |
+| ``CRM_CURSOR_TTL_SECONDS`` | how long a ``next`` cursor stays valid | ``900`` |
+| ``CRM_IDEMPOTENCY_TABLE`` | DynamoDB table of ``Idempotency-Key`` records | (required for keyed creates unless a store is injected) |
+| ``CRM_IDEMPOTENCY_TTL_SECONDS`` | how long a key's first answer is kept and replayed | ``86400`` |
+
+The secret ids name secrets; the values are read at run time (Powertools parameters, cached) and
+never pass through the environment.
 """
 
 from __future__ import annotations
@@ -41,6 +48,10 @@ class CrmSettings:
     retry_after_s: int = 60
     function_name: str = "claimsync-crm-api"
     function_version: str = "$LATEST"
+    cursor_secret_id: str = ""
+    cursor_ttl_s: int = 900
+    idempotency_table: str = ""
+    idempotency_ttl_s: int = 86_400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> CrmSettings:
@@ -80,6 +91,10 @@ class CrmSettings:
             function_version=env.get("CRM_FUNCTION_VERSION")
             or env.get("AWS_LAMBDA_FUNCTION_VERSION")
             or cls.function_version,
+            cursor_secret_id=env.get("CRM_CURSOR_SECRET_ID", ""),
+            cursor_ttl_s=int(number("CRM_CURSOR_TTL_SECONDS", 900, low=60, high=86_400)),
+            idempotency_table=env.get("CRM_IDEMPOTENCY_TABLE", ""),
+            idempotency_ttl_s=int(number("CRM_IDEMPOTENCY_TTL_SECONDS", 86_400, low=300, high=30 * 86_400)),
         )
         if problems:
             raise CrmConfigError("; ".join(problems))

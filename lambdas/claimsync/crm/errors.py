@@ -20,7 +20,11 @@ class MissingParameters(CrmError):
 
 
 class InvalidJson(CrmError):
-    """The body is not JSON (or not UTF-8)."""
+    """The body is not I-JSON: not UTF-8, not JSON, or a string holding an unpaired surrogate."""
+
+
+class UnsupportedMediaType(CrmError):
+    """A body sent without ``Content-Type: application/json`` (text/plain, a form, none at all, ...)."""
 
 
 class ValidationFailed(CrmError):
@@ -41,11 +45,32 @@ class PayloadTooLarge(CrmError):
 
 class QueryRejected(CrmError):
     """A SOQL query or paging cursor this API does not run (not a single read-only SELECT, object not
-    allowed, LIMIT too large, ...)."""
+    allowed, LIMIT too large, a cursor it did not issue or that expired, ...)."""
+
+
+class ForeignRecords(QueryRejected):
+    """Salesforce answered a query page with records of an object outside the allowlist. The guard
+    and the signed cursor make this impossible; refusing the page is the defence in depth."""
+
+    def __init__(self, record_type: str) -> None:
+        super().__init__("the query returned records this API does not serve")
+        self.record_type = record_type  # an object API name, for the log (never a value)
+
+
+class InvalidIdempotencyKey(CrmError):
+    """An ``Idempotency-Key`` header that is empty, too long, repeated or not printable ASCII."""
+
+
+class IdempotencyKeyReused(CrmError):
+    """The ``Idempotency-Key`` was already used for a request with another body (or route)."""
+
+
+class IdempotencyInProgress(CrmError):
+    """A request with the same ``Idempotency-Key`` is still being processed."""
 
 
 # The machine codes of the API's error envelope (``error_code``). The first ten are the design's
-# (salesforce.md §6); 405 and 413 have no code there, so they get their own.
+# (salesforce.md §6); 405, 409, 413, 415 and 422 have no code there, so they get their own.
 ERROR_CODES: tuple[str, ...] = (
     "MISSING_PARAMETERS",
     "INVALID_JSON",
@@ -59,4 +84,7 @@ ERROR_CODES: tuple[str, ...] = (
     "INTERNAL_ERROR",
     "METHOD_NOT_ALLOWED",
     "PAYLOAD_TOO_LARGE",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "IDEMPOTENCY_IN_PROGRESS",
+    "IDEMPOTENCY_KEY_REUSED",
 )

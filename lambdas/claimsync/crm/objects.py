@@ -78,7 +78,7 @@ class FieldRule:
                 return "must be a number" if k == "number" else "must be a whole number"
             if k == "integer" and not isinstance(value, int):
                 return "must be a whole number"
-            if not math.isfinite(value):
+            if isinstance(value, float) and not math.isfinite(value):  # math.isfinite(10**4000) overflows
                 return "must be a finite number"
             if self.minimum is not None and value < self.minimum:
                 return f"must be at least {_num(self.minimum)}"

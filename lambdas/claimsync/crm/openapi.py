@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from claimsync.crm.errors import ERROR_CODES
+from claimsync.crm.idempotency import HEADER as IDEMPOTENCY_HEADER
+from claimsync.crm.idempotency import KEY_PATTERN, REPLAYED_HEADER
 from claimsync.crm.objects import (
     ACCOUNT,
     CONTACT,
@@ -44,6 +46,7 @@ class Operation:
     request: str | None = None  # component schema of the JSON body
     id_param: tuple[str, str] | None = None  # (path parameter, key prefix)
     description: str = ""
+    idempotent: bool = False  # accepts an Idempotency-Key header (creates)
 
 
 def _crud(plural: str, singular: str, spec: ObjectSpec, param: str) -> dict[Route, Operation]:
@@ -53,7 +56,7 @@ def _crud(plural: str, singular: str, spec: ObjectSpec, param: str) -> dict[Rout
     return {
         Route("POST", base): Operation(
             f"create{name}", f"Create an {name}" if name[0] in "AO" else f"Create a {name}", plural,
-            201, f"{name}Created", request=f"{name}Create",
+            201, f"{name}Created", request=f"{name}Create", idempotent=True,
         ),
         Route("GET", item): Operation(
             f"get{name}", f"Read one {singular}", plural, 200, f"{name}Record", id_param=idp
@@ -82,7 +85,9 @@ OPERATIONS: dict[Route, Operation] = {
         description=(
             "One SELECT on an allowed object (default Account, Contact, Opportunity), with a LIMIT of at"
             " most the configured maximum (added when absent). Results come in pages of up to 2,000"
-            " records; pass `next` back (alone) for the following page."
+            " records; pass `next` back (alone) for the following page. A `next` cursor is signed by"
+            " the API and valid for a limited time (default 15 minutes); any other, changed or expired"
+            " cursor is a 400 QUERY_ERROR."
         ),
     ),
     Route("POST", "/batch/accounts"): Operation(
@@ -97,6 +102,7 @@ OPERATIONS: dict[Route, Operation] = {
             " ones are created through sObject Collections, 200 per call. Results are in input order. A"
             " batch larger than the configured maximum (default 1000) is refused with 413."
         ),
+        idempotent=True,
     ),
     Route("GET", "/health"): Operation(
         "health",
@@ -108,9 +114,14 @@ OPERATIONS: dict[Route, Operation] = {
 }
 
 _ERROR_STATUSES = {
-    400: "Bad input: MISSING_PARAMETERS, INVALID_JSON, VALIDATION_ERROR, INVALID_ID or QUERY_ERROR",
+    400: "Bad input: MISSING_PARAMETERS, INVALID_JSON (also a string with an unpaired UTF-16 surrogate),"
+    " VALIDATION_ERROR (also a malformed Idempotency-Key), INVALID_ID or QUERY_ERROR",
     404: "NOT_FOUND: no such record",
+    409: "IDEMPOTENCY_IN_PROGRESS: a request with this Idempotency-Key is still running; retry after"
+    " Retry-After seconds",
     413: "PAYLOAD_TOO_LARGE: the body or the batch is larger than allowed",
+    415: "UNSUPPORTED_MEDIA_TYPE: a body not sent as Content-Type: application/json (UTF-8)",
+    422: "IDEMPOTENCY_KEY_REUSED: this Idempotency-Key was used for a request with another body or route",
     429: "RATE_LIMITED: Salesforce's API allocation is exhausted; retry after Retry-After seconds",
     500: "INTERNAL_ERROR: an unexpected error in this API (no details are returned)",
     502: "UPSTREAM_ERROR or AUTH_ERROR: Salesforce failed, timed out, or refused this API's credentials",
@@ -124,8 +135,10 @@ def _error_statuses(op: Operation) -> list[int]:
     if op.id_param:
         statuses.append(404)
     if op.request:
-        statuses.append(413)
-    return [*statuses, 429, 500, 502]
+        statuses += [413, 415]
+    if op.idempotent:
+        statuses += [409, 422]
+    return sorted([*statuses, 429, 500, 502])
 
 
 # -- schemas ---------------------------------------------------------------------------------------
@@ -225,7 +238,10 @@ def _schemas() -> dict[str, Any]:
             "QueryRequest": _obj(
                 {
                     "soql": {"type": "string", "description": "SELECT ... FROM <allowed object> ..."},
-                    "next": {"type": "string", "description": "the cursor a previous page returned"},
+                    "next": {
+                        "type": "string",
+                        "description": "the cursor a previous page returned (signed; expires)",
+                    },
                 },
                 required=[],
                 minProperties=1,
@@ -302,6 +318,18 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
                 "schema": {"type": "string", "pattern": _id_pattern(prefix)},
             }
         ]
+    if op.idempotent:
+        doc["parameters"] = [
+            {
+                "name": IDEMPOTENCY_HEADER,
+                "in": "header",
+                "required": False,
+                "description": "a key of the caller's choice (e.g. a UUID) that makes the create safe to"
+                " retry: the first answer is replayed for the same key and body, and nothing is created"
+                " again, even if Salesforce's answer to the first attempt was lost",
+                "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": KEY_PATTERN},
+            }
+        ]
     if op.request:
         doc["requestBody"] = {
             "required": True,
@@ -314,6 +342,14 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
     links = _links(route)
     if links:
         success["links"] = links
+    if op.idempotent:
+        success["headers"] = {
+            REPLAYED_HEADER: {
+                "description": "present on an answer replayed for a repeated Idempotency-Key",
+                "required": False,
+                "schema": {"type": "string", "enum": ["true"]},
+            }
+        }
     responses: dict[str, Any] = {str(op.status): success}
     for status in _error_statuses(op):
         response: dict[str, Any] = {"$ref": f"#/components/responses/E{status}"}
@@ -343,7 +379,7 @@ def _error_responses() -> dict[str, Any]:
             "description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
         }
-        if status == 429:
+        if status in (409, 429):
             response["headers"] = {
                 "Retry-After": {
                     "description": "seconds to wait",

@@ -17,18 +17,28 @@ from claimsync.crm.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
+from claimsync.crm.idempotency import REQUEST_KEY_FIELD, item_key
 from claimsync.crm.ids import normalize_id
 from claimsync.crm.objects import ObjectSpec, validate_fields
-from claimsync.crm.soql import QueryPolicy, decode_cursor, encode_cursor, guard_soql, strip_attributes
+from claimsync.crm.soql import CursorCodec, QueryPolicy, check_record_types, guard_soql, strip_attributes
 from claimsync.salesforce import COLLECTION_LIMIT, SalesforceError, SalesforceGateway
 
 # -- records ---------------------------------------------------------------------------------------
 
 
-def create_record(gw: SalesforceGateway, spec: ObjectSpec, body: Any) -> tuple[str, dict[str, Any]]:
-    """Create a record; returns its 18-character id and the fields sent."""
+def create_record(
+    gw: SalesforceGateway, spec: ObjectSpec, body: Any, *, request_key: str | None = None
+) -> tuple[str, dict[str, Any]]:
+    """Create a record; returns its 18-character id and the fields sent.
+
+    With ``request_key`` (a keyed create, ``claimsync.crm.idempotency``) the record is upserted on
+    ``Claimsync_Request_Key__c``: if an earlier attempt with the same key created it, that record
+    is the answer and no second one is made."""
     values = validate_fields(spec, require_object(body), partial=False)
-    return gw.create(spec.sobject, values), values
+    if request_key is None:
+        return gw.create(spec.sobject, values), values
+    record_id, _created = gw.upsert(spec.sobject, REQUEST_KEY_FIELD, request_key, values)
+    return record_id, values
 
 
 def get_record(gw: SalesforceGateway, spec: ObjectSpec, raw_id: str) -> dict[str, Any]:
@@ -63,8 +73,11 @@ class QueryPage:
     next: str | None  # opaque cursor for the following page
 
 
-def run_query(gw: SalesforceGateway, policy: QueryPolicy, body: Any) -> QueryPage:
-    """``{"soql": "SELECT ..."}`` for the first page, ``{"next": cursor}`` for the following ones."""
+def run_query(gw: SalesforceGateway, policy: QueryPolicy, body: Any, cursors: CursorCodec) -> QueryPage:
+    """``{"soql": "SELECT ..."}`` for the first page, ``{"next": cursor}`` for the following ones.
+
+    Only ``cursors`` can turn a ``next`` back into a Salesforce query locator, and every page's
+    records must be of the object the guarded query read (``check_record_types``)."""
     request = require_object(body)
     unknown = sorted(set(request) - {"soql", "next"})
     if unknown:
@@ -73,18 +86,24 @@ def run_query(gw: SalesforceGateway, policy: QueryPolicy, body: Any) -> QueryPag
     if soql is not None and not isinstance(soql, str):
         raise ValidationFailed("soql must be a string", ["soql"])
     if cursor is not None:
-        page = gw.query_page(next_url=decode_cursor(cursor))
+        locator = cursors.open(cursor, policy)
+        sobject, first_page = locator.sobject, False
+        page = gw.query_page(next_url=locator.next_records_url)
     else:
         if soql is None or not soql.strip():
             raise MissingParameters("soql is required: a SOQL SELECT query")
-        page = gw.query_page(guard_soql(soql, policy))
+        query = guard_soql(soql, policy)
+        sobject, first_page = query.sobject, True
+        page = gw.query_page(query.soql)
+    records = page.get("records", [])
+    check_record_types(records, sobject, policy, first_page=first_page)
     next_url = page.get("nextRecordsUrl")
     done = bool(page.get("done", True))
     return QueryPage(
         total_size=int(page.get("totalSize", 0)),
         done=done,
-        records=strip_attributes(page.get("records", [])),
-        next=encode_cursor(next_url) if next_url and not done else None,
+        records=strip_attributes(records),
+        next=cursors.issue(sobject, next_url) if next_url and not done else None,
     )
 
 
@@ -115,13 +134,20 @@ class BatchResult:
         return self.total - self.successful
 
 
-def batch_create(gw: SalesforceGateway, spec: ObjectSpec, body: Any, *, max_records: int) -> BatchResult:
+def batch_create(
+    gw: SalesforceGateway, spec: ObjectSpec, body: Any, *, max_records: int, request_key: str | None = None
+) -> BatchResult:
     """Validate each record like a create, send the valid ones through sObject Collections (≤200 per
     call), and report every record's outcome in input order.
 
     If Salesforce fails a whole call before any record was created, the error propagates (the caller
     may simply retry). After some records were created, the records not yet created are reported as
     failed instead, so the caller learns which ones exist.
+
+    With ``request_key`` every record is upserted on ``Claimsync_Request_Key__c`` with a value of its
+    own (``item_key``), so a retry of the same keyed batch finds the records an earlier attempt made;
+    and a failed call always fails the request (nothing is stored for the key), because a call whose
+    answer was lost may have created its records: the caller's retry settles it exactly.
     """
     if not isinstance(body, list):
         raise ValidationFailed("the request body must be a JSON list of records")
@@ -142,10 +168,14 @@ def batch_create(gw: SalesforceGateway, spec: ObjectSpec, body: Any, *, max_reco
     for start in range(0, len(valid), COLLECTION_LIMIT):
         chunk = valid[start : start + COLLECTION_LIMIT]
         try:
-            outcomes = gw.collections_create(spec.sobject, [values for _, values in chunk])
+            if request_key is None:
+                outcomes = gw.collections_create(spec.sobject, [values for _, values in chunk])
+            else:
+                keyed = [{**values, REQUEST_KEY_FIELD: item_key(request_key, i)} for i, values in chunk]
+                outcomes = gw.collections_upsert(spec.sobject, REQUEST_KEY_FIELD, keyed)
         except SalesforceError as exc:
-            if created == 0:
-                raise
+            if created == 0 or request_key is not None:
+                raise  # nothing to report yet, or a keyed batch: its retry upserts every record again
             for i, _ in valid[start:]:
                 results[i] = ItemResult(False, error=f"{exc.code}: not sent, Salesforce failed the call")
             break

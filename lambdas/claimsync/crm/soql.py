@@ -15,25 +15,34 @@ never counts. Salesforce's own parser has the final word on everything else (``Q
 message).
 
 Paging: Salesforce answers at most 2,000 records per call and a ``nextRecordsUrl``
-(``/services/data/vXX.X/query/01g...-2000``). The API hands that out as an opaque ``next`` cursor and,
-when a caller passes it back, accepts only something that decodes to exactly that shape, so a caller
-can never make the API fetch an arbitrary URL.
+(``/services/data/vXX.X/query/01g...-2000``): a query locator of the integration user, good for any
+query that user ran, including ones this API would refuse. So the API never hands out the locator
+as such: ``CursorCodec`` wraps it, with the object the guarded query read and an expiry, in a cursor
+authenticated with HMAC-SHA256 under a key only the API holds. A cursor that was not issued by the
+API, was changed in any byte (another locator, another offset, another object), has expired, or
+names an object no longer allowed is refused before Salesforce is called. And every page, first or
+following, is checked record by record (``check_record_types``): a record of an object outside the
+allowlist refuses the page (defence in depth; neither check relies on the other).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
+import json
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 
-from claimsync.crm.errors import QueryRejected
+from claimsync.crm.errors import ForeignRecords, QueryRejected
 
 MAX_SOQL_LENGTH = 20_000  # Salesforce allows 100,000; a GET URL that long is not a good idea
 FORBIDDEN_WORDS = frozenset({"INSERT", "UPDATE", "DELETE", "UPSERT", "MERGE", "UNDELETE", "TYPEOF", "FOR"})
 _WORD = re.compile(r"(?<![\w])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*")
-_CURSOR = re.compile(r"[A-Za-z0-9_-]{1,200}={0,2}")
+AGGREGATE_RESULT = "AggregateResult"  # the record type of GROUP BY / COUNT(field) rows (first page only)
 _NEXT_URL = re.compile(r"/services/data/v\d{1,3}\.\d/query/01g[0-9A-Za-z]{12}(?:[0-9A-Za-z]{3})?-\d{1,9}")
 
 
@@ -60,7 +69,13 @@ class _Word:
         return self.text.upper()
 
 
-def guard_soql(soql: str, policy: QueryPolicy) -> str:
+@dataclass(frozen=True)
+class GuardedQuery:
+    soql: str  # what to send: the caller's query with a LIMIT
+    sobject: str  # the allowed object it reads FROM (canonical spelling)
+
+
+def guard_soql(soql: str, policy: QueryPolicy) -> GuardedQuery:
     """The query to send to Salesforce (with a ``LIMIT``), or ``QueryRejected`` saying why not."""
     text = soql.strip()
     if len(text) > MAX_SOQL_LENGTH:
@@ -84,13 +99,14 @@ def guard_soql(soql: str, policy: QueryPolicy) -> str:
     target = target_word.text
     if skeleton[target_word.end :].lstrip().startswith(","):
         raise QueryRejected("the query must select FROM exactly one object")
-    if "." in target or policy.canonical_object(target) is None:
+    sobject = None if "." in target else policy.canonical_object(target)
+    if sobject is None:
         raise QueryRejected(f"querying {target} is not allowed; allowed objects: {list(policy.objects)}")
     for w in words:
         if "." in w.text:
             _check_path(w.text, policy)
 
-    return _with_limit(text, skeleton, words, policy.max_limit)
+    return GuardedQuery(_with_limit(text, skeleton, words, policy.max_limit), sobject)
 
 
 def _check_path(path: str, policy: QueryPolicy) -> None:
@@ -144,25 +160,111 @@ def _blank_literals(text: str) -> str:
 
 # -- paging cursor -------------------------------------------------------------------------------
 
+CURSOR_VERSION = "c1"
+_CURSOR_LABEL = b"claimsync-crm-query-cursor/1\n"  # domain separation: this key signs nothing else
+_CURSOR = re.compile(r"c1\.([A-Za-z0-9_-]{1,400})\.([A-Za-z0-9_-]{43})")
+MIN_CURSOR_KEY_BYTES = 32
+_NOT_ISSUED = "next is not a cursor this API issued"
 
-def encode_cursor(next_records_url: str) -> str:
-    if not _NEXT_URL.fullmatch(next_records_url):
-        raise ValueError("Salesforce returned a nextRecordsUrl of an unexpected shape")
-    return base64.urlsafe_b64encode(next_records_url.encode("ascii")).decode("ascii").rstrip("=")
+
+@dataclass(frozen=True)
+class Locator:
+    sobject: str  # the allowed object the query that started the paging read FROM
+    next_records_url: str
 
 
-def decode_cursor(cursor: object) -> str:
-    """The ``nextRecordsUrl`` a cursor stands for; ``QueryRejected`` for anything that is not one."""
-    if not isinstance(cursor, str) or not _CURSOR.fullmatch(cursor):
-        raise QueryRejected("next is not a cursor this API returned")
+@dataclass(frozen=True)
+class CursorCodec:
+    """Issues and opens ``next`` cursors: ``c1.<payload>.<tag>``, base64url, where the payload is
+    ``{"o": object, "l": locator path, "x": expiry (Unix seconds)}`` and the tag is
+    HMAC-SHA256(key, label + payload). Opaque to callers; nothing in it is secret, all of it is
+    authenticated."""
+
+    key: bytes = field(repr=False)
+    ttl_s: int = 900
+    clock: Callable[[], float] = time.time
+
+    def __post_init__(self) -> None:
+        if len(self.key) < MIN_CURSOR_KEY_BYTES:
+            raise ValueError(f"the cursor key must be at least {MIN_CURSOR_KEY_BYTES} bytes")
+
+    def issue(self, sobject: str, next_records_url: str) -> str:
+        if not _NEXT_URL.fullmatch(next_records_url):
+            raise ValueError("Salesforce returned a nextRecordsUrl of an unexpected shape")
+        payload = json.dumps(
+            {"o": sobject, "l": next_records_url, "x": int(self.clock()) + self.ttl_s},
+            separators=(",", ":"),
+            sort_keys=True,
+        ).encode("ascii")
+        return f"{CURSOR_VERSION}.{_b64(payload)}.{_b64(self._tag(payload))}"
+
+    def open(self, cursor: object, policy: QueryPolicy) -> Locator:
+        """The locator a cursor stands for; ``QueryRejected`` for anything this API did not issue,
+        changed, expired, or for an object the policy no longer allows."""
+        found = _CURSOR.fullmatch(cursor) if isinstance(cursor, str) else None
+        if found is None:
+            raise QueryRejected(_NOT_ISSUED)
+        payload, tag = _unb64(found.group(1)), _unb64(found.group(2))
+        if payload is None or tag is None or not hmac.compare_digest(tag, self._tag(payload)):
+            raise QueryRejected(_NOT_ISSUED)
+        # Authentic from here on: the API wrote this payload itself.
+        try:
+            fields = json.loads(payload)
+            sobject, url, expires = str(fields["o"]), str(fields["l"]), int(fields["x"])
+        except (ValueError, KeyError, TypeError):
+            raise QueryRejected(_NOT_ISSUED) from None
+        if expires <= self.clock():
+            raise QueryRejected("next has expired: run the query again")
+        if policy.canonical_object(sobject) != sobject or not _NEXT_URL.fullmatch(url):
+            raise QueryRejected(f"querying {sobject} is not allowed; allowed objects: {list(policy.objects)}")
+        return Locator(sobject, url)
+
+    def _tag(self, payload: bytes) -> bytes:
+        return hmac.new(self.key, _CURSOR_LABEL + payload, hashlib.sha256).digest()
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+
+
+def _unb64(text: str) -> bytes | None:
     try:
-        bare = cursor.rstrip("=")
-        url = base64.urlsafe_b64decode(bare + "=" * (-len(bare) % 4)).decode("ascii")
+        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError):
-        raise QueryRejected("next is not a cursor this API returned") from None
-    if not _NEXT_URL.fullmatch(url):
-        raise QueryRejected("next is not a cursor this API returned")
-    return url
+        return None
+
+
+# -- the records of a page ---------------------------------------------------------------------------
+
+
+def check_record_types(
+    records: Iterable[object], sobject: str, policy: QueryPolicy, *, first_page: bool
+) -> None:
+    """``ForeignRecords`` unless every top-level record is of ``sobject`` (or, on a first page, an
+    ``AggregateResult`` of the guarded query) and every nested record (a parent through a
+    relationship path) is of an allowed object. A top-level record without ``attributes.type``
+    counts as foreign: Salesforce always sends it. Nested objects without ``attributes`` are
+    compound values (an address), searched for records but not records themselves."""
+    top = {sobject, AGGREGATE_RESULT} if first_page else {sobject}
+    nested = set(policy.objects)
+    for record in records:
+        _check_type(record, top)
+        stack = [v for k, v in record.items() if k != "attributes"] if isinstance(record, dict) else []
+        while stack:
+            value = stack.pop()
+            if isinstance(value, dict):
+                if "attributes" in value:
+                    _check_type(value, nested)
+                stack.extend(v for k, v in value.items() if k != "attributes")
+            elif isinstance(value, list):
+                stack.extend(value)
+
+
+def _check_type(record: object, allowed: set[str]) -> None:
+    attributes = record.get("attributes") if isinstance(record, dict) else None
+    record_type = attributes.get("type") if isinstance(attributes, dict) else None
+    if not isinstance(record_type, str) or record_type not in allowed:
+        raise ForeignRecords(record_type if isinstance(record_type, str) else "(none)")
 
 
 def strip_attributes(records: Iterable[object]) -> list[object]:
