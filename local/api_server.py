@@ -43,7 +43,7 @@ from werkzeug.datastructures import Headers
 from werkzeug.wrappers import Request, Response
 
 from claimsync.crm import CrmSettings
-from claimsync.crm.idempotency import IdempotencyStore
+from claimsync.crm.idempotency import TABLE_KEY_ATTRIBUTE, TABLE_TTL_ATTRIBUTE, IdempotencyStore
 from claimsync.crm.routes import match_path
 from claimsync.salesforce import SalesforceGateway
 from handlers import crm_api
@@ -254,19 +254,19 @@ class ApiServer:
 
 
 def ensure_idempotency_table(client: Any, name: str) -> None:
-    """The table Powertools' DynamoDB persistence layer expects (``id`` key, ``expiration`` TTL), as
-    the CRM API stack declares it; kept if it exists (a restarted ``local api`` finds its keys)."""
+    """The table Powertools' DynamoDB persistence layer expects, as the CRM API stack declares it;
+    kept if it exists (a restarted ``local api`` finds its keys)."""
     try:
         client.create_table(
             TableName=name,
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": TABLE_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": TABLE_KEY_ATTRIBUTE, "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
     except client.exceptions.ResourceInUseException:
         return
     client.update_time_to_live(
-        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expiration"}
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TABLE_TTL_ATTRIBUTE}
     )
 
 

@@ -10,7 +10,7 @@ from constructs import Construct
 
 from stacks.alerting import Alarms
 from stacks.config import InfraConfig
-from stacks.crm_api import STAGE_NAME, CrmRestApi, RouteLike
+from stacks.crm_api import STAGE_NAME, CrmApiState, CrmRestApi, RouteLike
 from stacks.functions import LambdaDefaults, ProjectFunction
 from stacks.monitoring import FIVE_MINUTES, function_alarms
 from stacks.shared_stack import SharedStack
@@ -36,6 +36,7 @@ class CrmApiStack(cdk.Stack):
             scope, construct_id, description="claimsync CRM API (Salesforce over REST)", **kwargs
         )
         defaults = LambdaDefaults.from_config(config, shared.key)
+        self.state = CrmApiState(self, "State", key=shared.key, prefix=config.stack_prefix)
         self.handler = ProjectFunction(
             self,
             "CrmApi",
@@ -47,12 +48,15 @@ class CrmApiStack(cdk.Stack):
             environment={
                 "CLAIMSYNC_SALESFORCE_SECRET_ID": shared.secrets.salesforce.secret_arn,
                 "CLAIMSYNC_SALESFORCE_API_VERSION": config.salesforce_api_version,
+                "CRM_CURSOR_SECRET_ID": self.state.cursor_key.secret_arn,
+                "CRM_IDEMPOTENCY_TABLE": self.state.idempotency_table.table_name,
                 **powertools_environment(),
                 **config.crm_environment,
             },
             reserved_concurrency=config.crm_reserved_concurrency,
         )
         shared.secrets.grant_read(shared.secrets.salesforce, self.handler.function)
+        self.state.grant(self.handler.function)
         self.rest = CrmRestApi(
             self,
             "Rest",

@@ -11,10 +11,11 @@ from aws_cdk.assertions import Match
 
 from claimsync import layout
 from claimsync.config import SyncSettings
+from claimsync.crm import CrmSettings, idempotency
 from claimsync.crm.routes import ROUTES
 from stacks import metrics
 from stacks.api_stack import CRM_HANDLER
-from stacks.crm_api import GATEWAY_RESPONSES, is_catch_all
+from stacks.crm_api import GATEWAY_RESPONSES, IDEMPOTENCY_TABLE_ACTIONS, is_catch_all
 from stacks.sync_stack import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TABLE
 from tests.infra.conftest import Synthesized
 
@@ -226,16 +227,19 @@ def test_sync_functions_match_the_layout(synthesized: Synthesized) -> None:
 
 
 def test_no_environment_variable_holds_a_secret(synthesized: Synthesized) -> None:
-    shared_secrets = set(
-        resources(synthesized.json(synthesized.stacks.shared), "AWS::SecretsManager::Secret")
-    )
+    # The shared stack's integration secrets and the CRM API stack's cursor key.
+    secrets = {
+        name
+        for template in all_templates(synthesized)
+        for name in resources(template, "AWS::SecretsManager::Secret")
+    }
     for fn in lambda_functions(synthesized).values():
         env = fn["Properties"]["Environment"]["Variables"]
         for name, value in env.items():
             assert not re.search(r"PASSWORD|TOKEN|PRIVATE|CLIENT_SECRET|API_KEY", name), name
             if name.endswith("_SECRET_ID"):
                 # Only a reference to one of the secrets (its ARN), never a value.
-                assert logical_id_of(shared_target(synthesized, value)) in shared_secrets, name
+                assert logical_id_of(shared_target(synthesized, value)) in secrets, name
                 continue
             if isinstance(value, str):
                 assert not any(p.search(value) for p in CREDENTIAL_PATTERNS), f"{name}={value!r}"
@@ -569,15 +573,69 @@ def test_api_stage_throttles_and_logs_without_bodies(synthesized: Synthesized, k
     assert not resources(api, "AWS::ApiGateway::UsagePlan"), "api keys only when api_auth is api_key"
 
 
-def test_api_lambda_reads_only_the_salesforce_secret(synthesized: Synthesized) -> None:
+def test_api_lambda_reads_only_the_salesforce_secret_and_its_cursor_key(synthesized: Synthesized) -> None:
     api = synthesized.json(synthesized.stacks.api)
     _, fn = only(api, "AWS::Lambda::Function")
     statements = policy_statements_of_role(api, logical_id_of(fn["Properties"]["Role"]))
     shared = synthesized.stacks.shared
-    read = [st for st in statements if "secretsmanager:GetSecretValue" in actions([st])]
-    assert [logical_id_of(shared_target(synthesized, st["Resource"])) for st in read] == [
-        shared.get_logical_id(shared.secrets.salesforce.node.default_child)
+    read = [
+        resource
+        for st in statements
+        if "secretsmanager:GetSecretValue" in actions([st])
+        for resource in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
     ]
+    assert sorted(logical_id_of(shared_target(synthesized, r)) or "" for r in read) == sorted(
+        [
+            shared.get_logical_id(shared.secrets.salesforce.node.default_child),
+            synthesized.stacks.api.get_logical_id(synthesized.stacks.api.state.cursor_key.node.default_child),
+        ]
+    )
+
+
+def test_idempotency_table_keys_ttl_pitr_and_key(synthesized: Synthesized, key_id: str) -> None:
+    api = synthesized.json(synthesized.stacks.api)
+    name, table = only(api, "AWS::DynamoDB::Table")
+    props = table["Properties"]
+    # The shape Powertools' persistence layer is configured with (claimsync.crm.idempotency).
+    assert props["KeySchema"] == [{"AttributeName": idempotency.TABLE_KEY_ATTRIBUTE, "KeyType": "HASH"}]
+    assert props["AttributeDefinitions"] == [
+        {"AttributeName": idempotency.TABLE_KEY_ATTRIBUTE, "AttributeType": "S"}
+    ]
+    assert props["TimeToLiveSpecification"] == {
+        "AttributeName": idempotency.TABLE_TTL_ATTRIBUTE,
+        "Enabled": True,
+    }
+    assert props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"]["SSEEnabled"] is True and props["SSESpecification"]["SSEType"] == "KMS"
+    assert is_project_key(synthesized, key_id, props["SSESpecification"]["KMSMasterKeyId"])
+    # The function is told this table, and may do exactly Powertools' item calls on it.
+    _, fn = only(api, "AWS::Lambda::Function")
+    assert fn["Properties"]["Environment"]["Variables"]["CRM_IDEMPOTENCY_TABLE"] == {"Ref": name}
+    statements = policy_statements_of_role(api, logical_id_of(fn["Properties"]["Role"]))
+    on_table = [st for st in statements if any(a.startswith("dynamodb:") for a in actions([st]))]
+    assert actions(on_table) == set(IDEMPOTENCY_TABLE_ACTIONS)
+    assert all(logical_id_of(st["Resource"]) == name for st in on_table)
+    granted = actions(statements)
+    assert {"kms:Decrypt", "kms:Encrypt"} <= granted
+
+
+def test_cursor_key_is_generated_in_the_stack_encrypted_and_named_to_the_function(
+    synthesized: Synthesized, key_id: str
+) -> None:
+    api = synthesized.json(synthesized.stacks.api)
+    name, secret = only(api, "AWS::SecretsManager::Secret")
+    props = secret["Properties"]
+    assert "SecretString" not in props, "a secret value must never be in the template"
+    assert props["GenerateSecretString"]["PasswordLength"] >= 32
+    assert props["GenerateSecretString"]["ExcludePunctuation"] is True
+    assert is_project_key(synthesized, key_id, props["KmsKeyId"])
+    _, fn = only(api, "AWS::Lambda::Function")
+    env = fn["Properties"]["Environment"]["Variables"]
+    assert env["CRM_CURSOR_SECRET_ID"] == {"Ref": name}
+    # What the handler reads from the environment (CrmSettings.from_env) finds both.
+    settings = CrmSettings.from_env({k: v if isinstance(v, str) else "x" for k, v in env.items()})
+    assert settings.cursor_secret_id and settings.idempotency_table
 
 
 # ---- checks at synth -----------------------------------------------------------------------------

@@ -54,6 +54,10 @@ MAX_KEY_LENGTH = 255
 KEY_PATTERN = r"^[!#-+\--\[\]-~]{1,255}$"
 _KEY = re.compile(KEY_PATTERN)
 _RECORD_PREFIX = "claimsync-crm-create"  # DynamoDB record ids: <prefix>#<sha256 of scope and key>
+# The table's shape (the CRM API stack and the local API server create it so): partition key and
+# TTL attribute of Powertools' DynamoDB persistence layer.
+TABLE_KEY_ATTRIBUTE = "id"
+TABLE_TTL_ATTRIBUTE = "expiration"
 
 
 def parse_key(values: Sequence[str]) -> str | None:
@@ -121,7 +125,7 @@ def _answer_once(request: dict[str, Any], answer: Callable[[], Any]) -> dict[str
 
 class IdempotencyStore:
     """Stored first answers of keyed creates (Powertools idempotency over one DynamoDB table whose
-    partition key is ``id`` and whose TTL attribute is ``expiration``)."""
+    partition key is ``TABLE_KEY_ATTRIBUTE`` and whose TTL attribute is ``TABLE_TTL_ATTRIBUTE``)."""
 
     def __init__(self, table_name: str, *, ttl_s: int, client: Any = None) -> None:
         self.table_name = table_name
@@ -132,7 +136,12 @@ class IdempotencyStore:
             hash_function="sha256",
             response_hook=_mark_replayed,
         )
-        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client)
+        persistence = DynamoDBPersistenceLayer(
+            table_name=table_name,
+            key_attr=TABLE_KEY_ATTRIBUTE,
+            expiry_attr=TABLE_TTL_ATTRIBUTE,
+            boto3_client=client,
+        )
         self._run = idempotent_function(
             _answer_once,
             data_keyword_argument="request",
