@@ -159,6 +159,22 @@ def test_local_api_serves_the_crm_api_against_the_local_salesforce(world):
         assert health["success"] is True and health["data"]["status"] == "healthy"
         created = requests.post(f"{url}/accounts", json={"Name": "Local Clinic"}, timeout=30)
         assert created.status_code == 201 and created.json()["data"]["account_name"] == "Local Clinic"
+        # Idempotency-Key answers are kept in the local world's moto DynamoDB.
+        keyed = [
+            requests.post(
+                f"{url}/accounts",
+                json={"Name": "Keyed Clinic"},
+                headers={"Idempotency-Key": "cli-1"},
+                timeout=30,
+            )
+            for _ in range(2)
+        ]
+        assert [r.status_code for r in keyed] == [201, 201] and keyed[0].content == keyed[1].content
+        assert keyed[1].headers["Idempotent-Replayed"] == "true"
+        text = requests.post(
+            f"{url}/accounts", data='{"Name": "x"}', headers={"Content-Type": "text/plain"}, timeout=30
+        )
+        assert text.status_code == 415
         assert requests.get(f"{url}/nowhere", timeout=30).status_code == 404
     finally:
         proc.send_signal(signal.SIGTERM)
