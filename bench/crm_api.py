@@ -100,7 +100,12 @@ def run_variant(
         started = time.perf_counter()
         try:
             if login_per_request:  # what the original did: a new client (and OAuth login) per request
-                crm_api.configure(gateway=salesforce_gateway(endpoints), settings=server.settings)
+                crm_api.configure(
+                    gateway=salesforce_gateway(endpoints),
+                    settings=server.settings,
+                    cursor_key=server.cursor_key,
+                    idempotency=server.idempotency,
+                )
             return crm_api.lambda_handler(event, context)
         finally:
             elapsed = time.perf_counter() - started

@@ -30,13 +30,14 @@ from claimsync.crm import (
     UnsupportedMediaType,
     ValidationFailed,
     batch_create,
+    create_record,
     parse_json_body,
 )
 from claimsync.crm.body import MAX_DEPTH
 from claimsync.crm.ids import checksum, normalize_id
 from claimsync.crm.objects import validate_fields
 from claimsync.crm.soql import CursorCodec, check_record_types, guard_soql, strip_attributes
-from claimsync.salesforce import RecordResult, SalesforceUnavailable
+from claimsync.salesforce import RecordResult, SalesforceNotFound, SalesforceUnavailable
 from handlers import crm_api
 from local.salesforce_emulator import ids as emulator_ids
 
@@ -476,6 +477,25 @@ def test_a_keyed_batch_fails_whole_when_a_later_call_fails_and_its_retry_settles
     assert len(gw.records) == 200
     result = batch_create(gw, ACCOUNT, batch, max_records=1000, request_key="k" * 64)  # type: ignore[arg-type]
     assert result.successful == 450 and len(gw.records) == 450
+
+
+class OrgWithoutRequestKey(FakeGateway):
+    def upsert(self, sobject: str, field: str, value: str, fields: dict[str, Any]) -> tuple[str, bool]:
+        raise SalesforceNotFound("NOT_FOUND", status=404, operation="sobject_upsert")
+
+    def collections_upsert(
+        self, sobject: str, field: str, records: Sequence[dict[str, Any]]
+    ) -> list[RecordResult]:
+        raise SalesforceNotFound("NOT_FOUND", status=404, operation="collections_upsert")
+
+
+def test_a_keyed_create_in_an_org_without_the_request_key_field_is_a_configuration_error() -> None:
+    gw = OrgWithoutRequestKey()
+    with pytest.raises(CrmConfigError, match="Claimsync_Request_Key__c is missing"):
+        create_record(gw, ACCOUNT, {"Name": "x"}, request_key="k" * 64)  # type: ignore[arg-type]
+    with pytest.raises(CrmConfigError, match="Claimsync_Request_Key__c is missing"):
+        batch_create(gw, ACCOUNT, [{"Name": "x"}], max_records=10, request_key="k" * 64)  # type: ignore[arg-type]
+    assert create_record(gw, ACCOUNT, {"Name": "x"})[0].startswith("001")  # unkeyed creates unaffected
 
 
 def test_batch_raises_when_nothing_was_created() -> None:

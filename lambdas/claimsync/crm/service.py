@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from claimsync.crm.body import require_object
+from claimsync.crm.config import CrmConfigError
 from claimsync.crm.errors import (
     CrmError,
     MissingParameters,
@@ -21,7 +22,7 @@ from claimsync.crm.idempotency import REQUEST_KEY_FIELD, item_key
 from claimsync.crm.ids import normalize_id
 from claimsync.crm.objects import ObjectSpec, validate_fields
 from claimsync.crm.soql import CursorCodec, QueryPolicy, check_record_types, guard_soql, strip_attributes
-from claimsync.salesforce import COLLECTION_LIMIT, SalesforceError, SalesforceGateway
+from claimsync.salesforce import COLLECTION_LIMIT, SalesforceError, SalesforceGateway, SalesforceNotFound
 
 # -- records ---------------------------------------------------------------------------------------
 
@@ -37,8 +38,19 @@ def create_record(
     values = validate_fields(spec, require_object(body), partial=False)
     if request_key is None:
         return gw.create(spec.sobject, values), values
-    record_id, _created = gw.upsert(spec.sobject, REQUEST_KEY_FIELD, request_key, values)
+    try:
+        record_id, _created = gw.upsert(spec.sobject, REQUEST_KEY_FIELD, request_key, values)
+    except SalesforceNotFound:
+        raise _no_request_key_field(spec) from None
     return record_id, values
+
+
+def _no_request_key_field(spec: ObjectSpec) -> CrmConfigError:
+    """An upsert on the request key answered 404: the org lacks the field (an operator's job, 500),
+    not a record the caller asked for (there is none in a create)."""
+    return CrmConfigError(
+        f"{spec.sobject}.{REQUEST_KEY_FIELD} is missing in Salesforce: deploy the salesforce/ metadata"
+    )
 
 
 def get_record(gw: SalesforceGateway, spec: ObjectSpec, raw_id: str) -> dict[str, Any]:
@@ -172,7 +184,10 @@ def batch_create(
                 outcomes = gw.collections_create(spec.sobject, [values for _, values in chunk])
             else:
                 keyed = [{**values, REQUEST_KEY_FIELD: item_key(request_key, i)} for i, values in chunk]
-                outcomes = gw.collections_upsert(spec.sobject, REQUEST_KEY_FIELD, keyed)
+                try:
+                    outcomes = gw.collections_upsert(spec.sobject, REQUEST_KEY_FIELD, keyed)
+                except SalesforceNotFound:
+                    raise _no_request_key_field(spec) from None
         except SalesforceError as exc:
             if created == 0 or request_key is not None:
                 raise  # nothing to report yet, or a keyed batch: its retry upserts every record again
