@@ -37,6 +37,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -162,8 +163,8 @@ def _ok(data: Any, status: int = 200) -> Response[str]:
     return Response(status_code=status, content_type=JSON, body=json.dumps(body))
 
 
-def _created(route: str, make: Any) -> Response[str]:
-    """A create's 201 answer: ``make(request_key)`` creates and returns the ``data``.
+def _created(route: str, make: Callable[[Any, str | None], dict[str, Any]]) -> Response[str]:
+    """A create's 201 answer: ``make(body, request_key)`` creates and returns the ``data``.
 
     With an ``Idempotency-Key`` the answer is computed at most once per caller and key and
     replayed after that (``claimsync.crm.idempotency``); ``request_key`` is then the value
@@ -185,7 +186,7 @@ def _created(route: str, make: Any) -> Response[str]:
 def _caller() -> str:
     """The caller as API Gateway authenticated it: IAM principal and API key id ("" locally)."""
     identity = app.current_event.request_context.identity
-    return f"{identity.user_arn or ''}|{identity.api_key_id or ''}"
+    return idempotency.caller_scope(identity.user_arn, identity.api_key_id)
 
 
 def _fail(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[str]:

@@ -11,7 +11,7 @@ import pytest
 import requests
 
 from claimsync.crm import IdempotencyInProgress
-from claimsync.crm.idempotency import IdempotencyStore, KeyedRequest, item_key, parse_key
+from claimsync.crm.idempotency import IdempotencyStore, KeyedRequest, caller_scope, item_key, parse_key
 from handlers import crm_api
 from tests.api.conftest import Api, ok, refused
 
@@ -221,6 +221,19 @@ def test_salesforce_keys_follow_the_request() -> None:
     ):
         assert other.salesforce_key != base.salesforce_key
     assert len({item_key(base.salesforce_key, i) for i in range(1000)}) == 1000
+
+
+def test_caller_scope_is_the_principal_without_its_session() -> None:
+    role = "arn:aws:sts::123456789012:assumed-role/crm-client"
+    assert caller_scope(f"{role}/session-1", None) == caller_scope(f"{role}/i-0abc", None) == f"{role}|"
+    assert (
+        caller_scope("arn:aws:iam::123456789012:user/ops", "key1")
+        == "arn:aws:iam::123456789012:user/ops|key1"
+    )
+    assert caller_scope(f"{role}/s", None) != caller_scope(
+        "arn:aws:sts::123456789012:assumed-role/other/s", None
+    )
+    assert caller_scope(None, None) == "|"
 
 
 def test_parse_key() -> None:

@@ -78,6 +78,19 @@ def parse_key(values: Sequence[str]) -> str | None:
     return key
 
 
+_ASSUMED_ROLE = re.compile(r"(arn:[\w-]+:sts::\d+:assumed-role/[^/]+)/.*")
+
+
+def caller_scope(user_arn: str | None, api_key_id: str | None) -> str:
+    """Whose keys these are: the IAM principal (an assumed role without its session name, so a
+    client that restarts, and gets a new session, still finds its keys) and the API key id."""
+    principal = user_arn or ""
+    assumed = _ASSUMED_ROLE.fullmatch(principal)
+    if assumed:
+        principal = assumed.group(1)
+    return f"{principal}|{api_key_id or ''}"
+
+
 @dataclass(frozen=True)
 class KeyedRequest:
     """One create sent with an ``Idempotency-Key``."""
