@@ -3,7 +3,7 @@
 Text is checked once, here, where it enters: a body is accepted only when it is I-JSON (RFC 7493):
 UTF-8, no ``NaN``/``Infinity``, and no string (value or key) holding an unpaired UTF-16 surrogate
 (``"\\ud800"`` is valid JSON syntax but names no character; Salesforce and every UTF-8 encoder
-refuse it). Nothing after this module ever sees such a string.
+refuse it; ``claimsync.text`` is the one rule). Nothing after this module ever sees such a string.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from claimsync import text
 from claimsync.crm.errors import (
     InvalidJson,
     MissingParameters,
@@ -40,11 +41,11 @@ def parse_json_body(raw: bytes | None, *, max_bytes: int, content_types: Sequenc
     if content_types is not None:
         require_json_media_type(content_types)
     try:
-        text = raw.decode("utf-8")
+        decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise InvalidJson("the request body is not valid UTF-8") from None
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(decoded, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise InvalidJson("the request body is not valid JSON") from None
     _check_text_and_depth(value)
@@ -87,14 +88,12 @@ def _check_text_and_depth(value: Any) -> None:
                 stack.extend((child, depth + 1) for child in item)
 
 
-def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
+def _check_text(value: str) -> None:
+    if not text.is_valid(value):  # the project's one rule for text that is not Unicode
         raise InvalidJson(
             "the request body holds a string with an unpaired UTF-16 surrogate (such as \\ud800):"
             " that is no character; send text as UTF-8 or as escaped surrogate pairs"
-        ) from None
+        )
 
 
 def _reject_constant(name: str) -> Any:
