@@ -277,6 +277,7 @@ def serve(endpoints: dict[str, Any], port: int = 0) -> int:
     server = ApiServer(endpoints, port).start()
     try:
         print(json.dumps({"crm_api": {"url": server.url, "openapi": "docs/openapi.json"}}), flush=True)
+        print(f"CRM API ready on {server.url} — Ctrl-C to stop", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     finally:

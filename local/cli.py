@@ -1,84 +1,398 @@
 """The ``claimsync`` command line (installed into .venv by ``make setup``).
 
-Local-world verbs live under ``claimsync local ...``; see docs/local-world.md. Heavy imports happen
-inside each command so ``claimsync --help`` stays instant.
+Each verb is a small function ``_cmd_*`` registered in ``build_parser``; to add one, add its
+function and a ``verbs.add_parser`` block. Heavy imports happen inside the functions so
+``claimsync --help`` stays instant. Every foreseen error is a ``CliError`` (local/exits.py): one line
+on stderr and a documented exit code; ``CLAIMSYNC_DEBUG=1`` shows tracebacks of unexpected ones.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any, NoReturn
+
+from local.exits import CliError, ExitCode, exit_code_table
+
+DESCRIPTION = """\
+Keep Salesforce Claim__c in step with CollaborateMD claims.
+
+Operator verbs (sync, runs, failures) work on the deployed stack in AWS, or with --local on the
+local world that `claimsync local up` runs on this machine. `claimsync preview` needs neither.
+"""
+EPILOG = f"""\
+exit codes:
+{exit_code_table()}
+
+Errors are one line on stderr. docs/runbook.md has the operator's guide, docs/local-world.md the
+local world's.
+"""
+STATE_DIR_HELP = (
+    "state directory of the local world (default: $CLAIMSYNC_STATE_DIR, else .local-world in the repository)"
+)
+STOP_GRACE_S = 15.0  # `local up`: after a stop signal, exit even if a server does not stop in time
+# SyncSettings fields `local up` takes from CLAIMSYNC_* variables (the resource names are its own).
+LOCAL_TUNABLE = (
+    "page_size",
+    "max_pages",
+    "report_poll_seconds",
+    "report_poll_max_seconds",
+    "report_deadline_seconds",
+    "upload_poll_seconds",
+    "upload_poll_max_seconds",
+    "upload_deadline_seconds",
+    "collections_max_rows",
+    "transient_retry_rounds",
+    "mapping_path",
+)
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the layout of descriptions and epilogs; appends each option's default to its help."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or not action.option_strings or action.nargs == 0:
+            return text
+        if action.default is None or action.default is argparse.SUPPRESS:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line (``error: ... (see: PROG --help)``) and exit code 2."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        raise CliError(ExitCode.USAGE, f"{message} (see: {self.prog} --help)")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("claimsync")
+    except PackageNotFoundError:  # running from a checkout without `make setup`
+        return "unknown"
+
+
+# ---- argument types ---------------------------------------------------------------------------------
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = non_negative_int(text)
+    if value == 0:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number (0-65535; 0 picks a free one)")
+    return value
+
+
+def seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError("must be more than 0 seconds")
+    return value
+
+
+def run_id_arg(text: str) -> str:
+    if not text or len(text) > 80 or any(c in text for c in "/: \t"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a run id (an execution name)")
+    return text
+
+
+# ---- local world ------------------------------------------------------------------------------------
+def _local_overrides(env: dict[str, str]) -> dict[str, Any]:
+    """SyncSettings overrides for the local world from CLAIMSYNC_* variables, read once here."""
+    from dataclasses import fields
+
+    from claimsync.config import SyncSettings
+
+    types = {f.name: f.type for f in fields(SyncSettings)}
+    overrides: dict[str, Any] = {}
+    for name in LOCAL_TUNABLE:
+        raw = env.get(f"CLAIMSYNC_{name.upper()}")
+        if raw is None:
+            continue
+        kind = types[name] if isinstance(types[name], str) else getattr(types[name], "__name__", "str")
+        try:
+            overrides[name] = int(raw) if kind == "int" else raw
+        except ValueError:
+            raise CliError(ExitCode.USAGE, f"CLAIMSYNC_{name.upper()} must be a whole number") from None
+    return overrides
 
 
 def _cmd_local_up(args: argparse.Namespace) -> int:
+    from claimsync.config import ConfigError
+    from local.syncworld import local_settings
     from local.world import LocalWorld, WorldOptions, state_dir_from
 
+    overrides = _local_overrides(dict(os.environ))
+    try:
+        local_settings("", **overrides)  # validate before anything starts
+    except (ConfigError, TypeError) as exc:
+        raise CliError(ExitCode.USAGE, f"local world settings: {exc}") from None
+    state_dir = state_dir_from(args.state_dir)
     world = LocalWorld(
         WorldOptions(
-            state_dir=state_dir_from(args.state_dir),
+            state_dir=state_dir,
             claims=args.claims,
             seed=args.seed,
             report_file=Path(args.report_file) if args.report_file else None,
+            sync_overrides=overrides,
         )
     )
     stop = threading.Event()
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stop.is_set():  # a second signal: stop at once
+            os._exit(128 + signum)
+        stop.set()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+        signal.signal(sig, on_signal)
+    started = False
     try:
         endpoints = world.start()
-        print(json.dumps(endpoints), flush=True)
-        stop.wait()
+        started = True
+        if not stop.is_set():
+            print(json.dumps(endpoints), flush=True)
+            print(f"local world ready on {state_dir} — Ctrl-C to stop", file=sys.stderr, flush=True)
+        # A timed wait: a signal delivered to another thread must not leave this one blocked forever.
+        while not stop.wait(0.25):
+            pass
     finally:
-        world.stop()
-    print("local world stopped", file=sys.stderr)
-    return 0
+        _stop_within(world.stop, STOP_GRACE_S)
+    if started:
+        print("local world stopped", file=sys.stderr, flush=True)
+    return ExitCode.OK
+
+
+def _stop_within(stop: Any, grace_s: float) -> None:
+    """Run ``stop``; if it has not returned after ``grace_s``, leave anyway (the OS frees the rest)."""
+    timer = threading.Timer(grace_s, lambda: (_say("stopping took too long; exiting"), os._exit(1)))
+    timer.daemon = True
+    timer.start()
+    try:
+        stop()
+    finally:
+        timer.cancel()
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
 
 
 def _cmd_local_set_report(args: argparse.Namespace) -> int:
     import requests
 
-    from local.collaboratemd_emulator.reportfile import ReportFileError, load_report_file
+    from local.collaboratemd_emulator.reportfile import load_report_file
     from local.world import read_endpoints, state_dir_from
 
     endpoints = read_endpoints(state_dir_from(args.state_dir))
-    try:
-        rows = load_report_file(Path(args.report_file))
-    except ReportFileError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    rows = load_report_file(Path(args.report_file))
     cmd = endpoints["collaboratemd"]
     resp = requests.put(f"{cmd['admin_url']}/rows", json=rows, verify=cmd["ca_cert"], timeout=60)
-    resp.raise_for_status()
+    if resp.status_code >= 400:
+        raise CliError(
+            ExitCode.INPUT, f"the CollaborateMD emulator refused the rows (HTTP {resp.status_code})"
+        )
     print(f"the CollaborateMD emulator now serves {len(rows)} rows")
-    return 0
+    return ExitCode.OK
+
+
+def _cmd_local_api(args: argparse.Namespace) -> int:
+    from local.api_server import serve
+    from local.world import read_endpoints, state_dir_from
+
+    endpoints = read_endpoints(state_dir_from(args.state_dir))
+    if args.port:
+        _check_port_free(args.port)  # werkzeug would print its own two lines and exit 1
+    return int(serve(endpoints, args.port) or 0)
+
+
+def _check_port_free(port: int) -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CliError(
+                    ExitCode.BUSY, f"port {port} is in use (choose another with --port, or --port 0)"
+                ) from None
+            if exc.errno == errno.EACCES:
+                raise CliError(ExitCode.BUSY, f"not allowed to listen on port {port}") from None
+            raise
+
+
+# ---- operator verbs, on AWS or the local world ------------------------------------------------------
+def _target(args: argparse.Namespace) -> Any:
+    from local.targets import aws_target, local_target
+    from local.world import state_dir_from
+
+    if args.local:
+        return local_target(state_dir_from(args.state_dir))
+    if args.state_dir:
+        raise CliError(ExitCode.USAGE, "--state-dir goes with --local (see: claimsync sync --help)")
+    return aws_target(args.stack, args.region, os.environ)
+
+
+def _cmd_sync(args: argparse.Namespace) -> int:
+    from claimsync import operator
+    from local import console
+
+    reattach = bool(args.follow)
+    if reattach and (args.full or args.dry_run):
+        raise CliError(
+            ExitCode.USAGE, "--follow RUN_ID follows a started run: it takes no --full or --dry-run"
+        )
+    following = args.follow is not None
+    target = _target(args)
+    sfn = target.client("stepfunctions")
+    out = sys.stderr if args.json else sys.stdout
+    counters_before = _local_counters(target) if target.local and not reattach else None
+    started_clock = time.monotonic()
+    if reattach:
+        run_id = args.follow
+        arn = operator.execution_arn(target.deployment, run_id)
+        try:
+            sfn.describe_execution(executionArn=arn)
+        except sfn.exceptions.ExecutionDoesNotExist:
+            raise CliError(
+                ExitCode.NOT_FOUND, f"no run {run_id} in {target.where} (see: claimsync runs)"
+            ) from None
+        print(f"run {run_id}: following in {target.where}", file=out, flush=True)
+    else:
+        started = operator.start_sync(sfn, target.deployment, full_sync=args.full, dry_run=args.dry_run)
+        run_id, arn = started.run_id, started.execution_arn
+        how = "dry run" if args.dry_run else "full sync" if args.full else "incremental"
+        if not following:
+            if args.json:
+                print(json.dumps({"run_id": run_id, "execution_arn": arn, "input": started.input}))
+            else:
+                print(console.started_line(run_id, how, target.where))
+                print(f"follow it with: {target.follow_command(run_id)}")
+            return ExitCode.OK
+        print(console.started_line(run_id, how, target.where), file=out, flush=True)
+
+    timeout = args.timeout or target.default_timeout_s
+    try:
+        _follow(target, arn, console.ProgressPrinter(out), timeout)
+    except operator.FollowDeadline:
+        raise CliError(
+            ExitCode.DEADLINE,
+            f"stopped waiting after {timeout:g} s; run {run_id} goes on in {target.where}"
+            f" — follow it again with: {target.follow_command(run_id)}",
+        ) from None
+    except KeyboardInterrupt:
+        raise CliError(
+            ExitCode.INTERRUPTED,
+            f"interrupted; run {run_id} goes on in {target.where}"
+            f" — follow it again with: {target.follow_command(run_id)}",
+        ) from None
+    summary = operator.run_outcome(sfn, target.client("s3"), target.deployment, arn)
+    summary.update(operator.history_stats(operator.history_since(sfn, arn)))
+    if counters_before is not None:
+        from local.syncrun import _api_calls, salesforce_counters
+
+        summary["salesforce_api_calls"] = _api_calls(counters_before, salesforce_counters(target.endpoints))
+        summary["duration_s"] = round(time.monotonic() - started_clock, 3)
+    summary["execution"] = summary["run_id"]
+    print(console.format_summary(summary), file=out, flush=True)
+    if args.json:
+        print(json.dumps(summary, sort_keys=True, default=str), flush=True)
+    if summary["status"] == "FAILED":
+        raise CliError(ExitCode.RUN_FAILED, console.failure_line(summary))
+    # ALREADY_RUNNING is reported in the summary; its own exit code (3) is reserved in local/exits.py.
+    return ExitCode.OK
+
+
+def _local_counters(target: Any) -> dict[str, Any]:
+    from local.syncrun import salesforce_counters
+
+    return salesforce_counters(target.endpoints)
+
+
+def _follow(target: Any, arn: str, printer: Any, timeout_s: float) -> None:
+    from claimsync import operator
+    from claimsync.progress import ProgressTracker
+    from local.syncrun import definition_for
+
+    sfn = target.client("stepfunctions")
+    tracker = ProgressTracker(definition_for(sfn, arn))
+    for event in operator.follow_execution(sfn, arn, deadline_s=timeout_s, poll_s=target.poll_s):
+        for update in tracker.feed(event):
+            printer(update)
 
 
 def _cmd_local_sync(args: argparse.Namespace) -> int:
-    from local.syncrun import format_summary, run_sync
-    from local.world import read_endpoints, state_dir_from
+    """``local sync``: ``sync --local --follow`` (kept for the quick start and scripts)."""
+    args.local, args.follow, args.stack, args.region = True, "", None, None
+    return _cmd_sync(args)
 
-    endpoints = read_endpoints(state_dir_from(args.state_dir))
-    if "aws" not in endpoints:
-        print("error: this local world was started without local AWS", file=sys.stderr)
-        return 2
 
-    def progress(step: str) -> None:
-        print(f"  .. {step}", file=sys.stderr if args.json else sys.stdout, flush=True)
+def _cmd_runs(args: argparse.Namespace) -> int:
+    from claimsync.operator import recent_runs
+    from local.console import format_runs
 
-    summary = run_sync(endpoints, full=args.full, dry_run=args.dry_run, on_progress=progress)
-    print(format_summary(summary), file=sys.stderr if args.json else sys.stdout, flush=True)
+    target = _target(args)
+    runs = recent_runs(
+        target.client("dynamodb"),
+        target.deployment,
+        limit=args.limit,
+        stepfunctions=target.client("stepfunctions"),
+    )
     if args.json:
-        print(json.dumps(summary, sort_keys=True))
-    return 0 if summary["status"] != "FAILED" else 1
+        for run in runs:
+            print(json.dumps(run.as_dict()))
+    else:
+        print(format_runs(runs))
+    return ExitCode.OK
+
+
+def _cmd_failures(args: argparse.Namespace) -> int:
+    from claimsync.operator import run_failures
+    from local.console import format_failures
+
+    target = _target(args)
+    print(format_failures(run_failures(target.client("s3"), target.deployment, args.run_id)))
+    return ExitCode.OK
 
 
 def _cmd_preview(args: argparse.Namespace) -> int:
-    from claimsync.mapping import MappingError
     from claimsync.report import ReportFormatError
     from local.preview import format_preview, preview
 
@@ -88,149 +402,273 @@ def _cmd_preview(args: argparse.Namespace) -> int:
             payor_mappings=Path(args.payor_mappings) if args.payor_mappings else None,
             mapping_file=Path(args.mapping) if args.mapping else None,
         )
-    except (ReportFormatError, MappingError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:
+        raise CliError(ExitCode.INPUT, f"{exc.filename}: cannot read the file ({exc.strerror})") from None
+    except ReportFormatError as exc:
+        raise CliError(ExitCode.INPUT, f"{args.report_file}: {exc}") from None
+    except ValueError as exc:  # MappingError, a payor mappings file that is not JSON
+        raise CliError(ExitCode.INPUT, str(exc)) from None
     print(json.dumps(result) if args.json else format_preview(result))
-    return 0
+    return ExitCode.OK
 
 
-def _cmd_local_api(args: argparse.Namespace) -> int:
-    from local.api_server import serve
-    from local.world import read_endpoints, state_dir_from
-
-    return int(serve(read_endpoints(state_dir_from(args.state_dir)), args.port) or 0)
-
-
-def _deployment(args: argparse.Namespace) -> tuple[object, object]:
-    import boto3
-
-    from claimsync.operator import find_deployment
-
-    session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
-    return session, find_deployment(session.client("cloudformation"), args.stack)
-
-
-def _cmd_sync(args: argparse.Namespace) -> int:
-    from claimsync.operator import start_sync
-
-    session, deployment = _deployment(args)
-    started = start_sync(
-        session.client("stepfunctions"),  # type: ignore[attr-defined]
-        deployment,  # type: ignore[arg-type]
-        full_sync=args.full,
-        dry_run=args.dry_run,
+# ---- the parser -------------------------------------------------------------------------------------
+def _add_world_options(verb: argparse.ArgumentParser) -> None:
+    verb.add_argument("--local", action="store_true", help="run against the local world instead of AWS")
+    verb.add_argument("--state-dir", help=f"with --local: the {STATE_DIR_HELP}")
+    verb.add_argument(
+        "--stack", default="Claimsync-ClaimSync", help="AWS: the claim-sync stack (CloudFormation) name"
     )
-    print(
-        json.dumps({"run_id": started.run_id, "execution_arn": started.execution_arn, "input": started.input})
+    verb.add_argument(
+        "--region",
+        help="AWS: the region (default: $AWS_REGION or $AWS_DEFAULT_REGION, else the AWS CLI profile's)",
     )
-    return 0
 
 
-def _cmd_runs(args: argparse.Namespace) -> int:
-    from claimsync.operator import recent_runs
-
-    session, deployment = _deployment(args)
-    runs = recent_runs(session.client("dynamodb"), deployment, limit=args.limit)  # type: ignore[attr-defined,arg-type]
-    for run in runs:
-        print(json.dumps(run.as_dict()) if args.json else _run_line(run.as_dict()))
-    return 0
-
-
-def _run_line(run: dict[str, object]) -> str:
-    summary = run.get("summary") or {}
-    counts = " ".join(f"{k}={summary[k]}" for k in ("rows_in", "sent", "rejected", "failed") if k in summary)  # type: ignore[operator]
-    extra = f" {run.get('failed_state')}: {run.get('error')}" if run["status"] == "FAILED" else ""
-    return f"{run['run_id']}  {run['status']:<10} {run['started_at']}  {counts}{extra}"
-
-
-def _cmd_failures(args: argparse.Namespace) -> int:
-    from claimsync.operator import OperatorError, run_failures
-
-    session, deployment = _deployment(args)
-    try:
-        reports = run_failures(session.client("s3"), deployment, args.run_id)  # type: ignore[attr-defined,arg-type]
-    except OperatorError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    for name, text in reports.items():
-        print(f"== {name} ==")
-        print(text if text is not None else "(none)")
-    return 0
+def _add_sync_options(verb: argparse.ArgumentParser) -> None:
+    verb.add_argument(
+        "--full", action="store_true", help="resend every valid claim, not only new and changed ones"
+    )
+    verb.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="transform and compare only; report what would be sent, write nothing",
+    )
+    verb.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as one JSON object on the last line of stdout (progress goes to stderr)",
+    )
+    verb.add_argument(
+        "--timeout",
+        type=seconds,
+        metavar="SECONDS",
+        help="stop following after this long; the run goes on (default: 600 locally, 14700 on AWS)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="claimsync", description=__doc__)
-    verbs = parser.add_subparsers(dest="verb", required=True)
+    parser = Parser(prog="claimsync", description=DESCRIPTION, epilog=EPILOG)
+    parser.add_argument("--version", action="version", version=f"claimsync {_version()}")
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="COMMAND")
 
-    local = verbs.add_parser("local", help="the local world: emulators of CollaborateMD and Salesforce")
-    local_verbs = local.add_subparsers(dest="local_verb", required=True)
+    sync = verbs.add_parser(
+        "sync",
+        help="start a run of the claim sync (and follow it with --follow)",
+        description="Start one run of the claim sync, on AWS or (--local) the local world.",
+        epilog=EPILOG,
+    )
+    _add_world_options(sync)
+    _add_sync_options(sync)
+    sync.add_argument(
+        "--follow",
+        nargs="?",
+        const="",
+        type=lambda text: run_id_arg(text) if text else text,
+        metavar="RUN_ID",
+        help="show live progress until the run ends; with a RUN_ID, follow that run (already started) "
+        "instead of starting one (default: start the run and return)",
+    )
+    sync.set_defaults(func=_cmd_sync)
 
-    up = local_verbs.add_parser("up", help="start the local world; prints one JSON line when ready")
-    up.add_argument("--claims", type=int, help="serve N generated claims (default: keep what was served)")
-    up.add_argument("--seed", type=int, default=7, help="generator seed (default 7)")
-    up.add_argument("--report-file", help="serve the rows of a JSON or CSV report file instead")
-    up.add_argument("--state-dir", help="state directory (default .local-world or $CLAIMSYNC_STATE_DIR)")
+    runs = verbs.add_parser(
+        "runs",
+        help="list recent runs: status, start, finish, duration, counts",
+        description="List the recent runs, newest first, with the runs still going.",
+        epilog=EPILOG,
+    )
+    _add_world_options(runs)
+    runs.add_argument("--limit", type=positive_int, default=20, help="show at most this many runs")
+    runs.add_argument("--json", action="store_true", help="one JSON object per run instead of the table")
+    runs.set_defaults(func=_cmd_runs)
+
+    failures = verbs.add_parser(
+        "failures",
+        help="print a run's failures.csv and rejects.csv",
+        description="Print the rows of a run that Salesforce refused (failures.csv) and the rows the "
+        "transformation rejected (rejects.csv). They hold claim ids: keep the output off tickets.",
+        epilog=EPILOG,
+    )
+    _add_world_options(failures)
+    failures.add_argument("run_id", type=run_id_arg, metavar="RUN_ID", help="the run (see: claimsync runs)")
+    failures.set_defaults(func=_cmd_failures)
+
+    pre = verbs.add_parser(
+        "preview",
+        help="offline: what a sync would send and reject for a report file, and why",
+        description="Run the transformation rules on a report file, with no AWS and no Salesforce. "
+        "docs/collaboratemd-report.md describes the columns and values.",
+        epilog=EPILOG,
+    )
+    pre.add_argument(
+        "--report-file", required=True, help="a CSV with a header row, or a JSON list of row objects"
+    )
+    pre.add_argument(
+        "--payor-mappings",
+        help="a JSON list of Payor_Mapping__c records (default: none, every payer shows as unmapped)",
+    )
+    pre.add_argument("--mapping", help="a column-to-field mapping file (default: the packaged mapping)")
+    pre.add_argument("--json", action="store_true", help="print the result as one JSON object")
+    pre.set_defaults(func=_cmd_preview)
+
+    local = verbs.add_parser(
+        "local",
+        help="the local world: emulators of CollaborateMD and Salesforce, and local AWS",
+        description="Run claimsync on this machine against emulators (see docs/local-world.md).",
+        epilog=EPILOG,
+    )
+    local_verbs = local.add_subparsers(dest="local_verb", required=True, metavar="COMMAND")
+
+    up = local_verbs.add_parser(
+        "up",
+        help="start the local world; prints one JSON line with every endpoint when ready",
+        description="Start the local world and run until Ctrl-C (SIGINT) or SIGTERM. Prints the endpoints "
+        "as one JSON line on stdout and a ready line on stderr. Settings of the sync can be tuned with the "
+        "variables the Lambdas read, e.g. CLAIMSYNC_PAGE_SIZE=100 or CLAIMSYNC_REPORT_DEADLINE_SECONDS=60.",
+        epilog=EPILOG,
+    )
+    up.add_argument(
+        "--claims",
+        type=non_negative_int,
+        help="serve N generated claims (default: what this state directory served last, else 2000)",
+    )
+    up.add_argument("--seed", type=int, default=7, help="seed of the claim generator")
+    up.add_argument(
+        "--report-file",
+        help="serve the rows of this CSV or JSON report file instead of generated claims (default: none)",
+    )
+    up.add_argument("--state-dir", help=STATE_DIR_HELP)
     up.set_defaults(func=_cmd_local_up)
 
-    set_report = local_verbs.add_parser("set-report", help="replace the rows the running emulator serves")
-    set_report.add_argument("--report-file", required=True, help="a JSON list of row objects or a CSV")
-    set_report.add_argument("--state-dir")
+    lsync = local_verbs.add_parser(
+        "sync",
+        help="run the claim sync once on the local world and follow it (= sync --local --follow)",
+        description="Start one run on the local world, show its progress and its summary.",
+        epilog=EPILOG,
+    )
+    _add_sync_options(lsync)
+    lsync.add_argument("--state-dir", help=STATE_DIR_HELP)
+    lsync.set_defaults(func=_cmd_local_sync)
+
+    set_report = local_verbs.add_parser(
+        "set-report",
+        help="replace the rows the local CollaborateMD emulator serves",
+        description="Replace the rows the running CollaborateMD emulator serves.",
+        epilog=EPILOG,
+    )
+    set_report.add_argument(
+        "--report-file", required=True, help="a CSV with a header row, or a JSON list of row objects"
+    )
+    set_report.add_argument("--state-dir", help=STATE_DIR_HELP)
     set_report.set_defaults(func=_cmd_local_set_report)
 
-    sync = local_verbs.add_parser("sync", help="run the claim sync once on the running local world")
-    sync.add_argument("--full", action="store_true", help="resend every valid claim (full_sync)")
-    sync.add_argument("--dry-run", action="store_true", help="transform and report only; write nothing")
-    sync.add_argument("--json", action="store_true", help="print the summary as one JSON line last")
-    sync.add_argument("--state-dir")
-    sync.set_defaults(func=_cmd_local_sync)
-
     api = local_verbs.add_parser(
-        "api", help="serve the CRM API handler on localhost against the local Salesforce"
+        "api",
+        help="serve the CRM API on localhost against the local Salesforce",
+        description="Serve the CRM API handler on 127.0.0.1 until Ctrl-C (docs/crm-api.md).",
+        epilog=EPILOG,
     )
-    api.add_argument("--port", type=int, default=8080)
-    api.add_argument("--state-dir")
+    api.add_argument("--port", type=port_number, default=8080, help="port to listen on (0: any free port)")
+    api.add_argument("--state-dir", help=STATE_DIR_HELP)
     api.set_defaults(func=_cmd_local_api)
-
-    for name, func, text in (
-        ("sync", _cmd_sync, "start one run of the deployed claim sync"),
-        ("runs", _cmd_runs, "list recent runs of the deployed claim sync"),
-        ("failures", _cmd_failures, "print a run's failures.csv and rejects.csv"),
-    ):
-        verb = verbs.add_parser(name, help=text)
-        verb.add_argument("--stack", default="Claimsync-ClaimSync", help="claim-sync stack name")
-        verb.add_argument("--region", help="AWS region (default: the AWS CLI configuration)")
-        verb.set_defaults(func=func)
-        if name == "sync":
-            verb.add_argument("--full", action="store_true", help="resend every valid claim")
-            verb.add_argument(
-                "--dry-run", action="store_true", help="report what would be sent; write nothing"
-            )
-        elif name == "runs":
-            verb.add_argument("--limit", type=int, default=20)
-            verb.add_argument("--json", action="store_true")
-        else:
-            verb.add_argument("run_id")
-
-    pre = verbs.add_parser("preview", help="offline: what a sync would send and reject for a report file")
-    pre.add_argument("--report-file", required=True, help="a JSON list of row objects or a CSV")
-    pre.add_argument("--payor-mappings", help="JSON list of Payor_Mapping__c records (default: none)")
-    pre.add_argument("--mapping", help="column-to-field mapping file (default: the packaged one)")
-    pre.add_argument("--json", action="store_true")
-    pre.set_defaults(func=_cmd_preview)
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    from claimsync.operator import OperatorError
-    from local.world import WorldNotRunning
+# ---- errors -----------------------------------------------------------------------------------------
+_AWS_AUTH_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "SignatureDoesNotMatch",
+        "AuthFailure",
+    }
+)
 
-    args = build_parser().parse_args(argv)
+
+def _classify(exc: BaseException, local: bool, state_dir: str | None) -> CliError | None:
+    """A foreseeable exception as the one line and exit code the operator gets; None: a bug."""
+    import requests
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
+
+    from claimsync.mapping import MappingError
+    from claimsync.operator import OperatorError
+    from local.collaboratemd_emulator.reportfile import ReportFileError
+    from local.world import WorldBusy, WorldNotRunning, state_dir_from
+
+    if isinstance(exc, CliError):
+        return exc
+    if isinstance(exc, WorldNotRunning):
+        return CliError(ExitCode.NOT_FOUND, str(exc))
+    if isinstance(exc, WorldBusy):
+        return CliError(ExitCode.BUSY, str(exc))
+    if isinstance(exc, ReportFileError | MappingError):
+        return CliError(ExitCode.INPUT, str(exc))
+    if isinstance(exc, OperatorError):
+        return CliError(ExitCode.NOT_FOUND, str(exc))
+    if isinstance(exc, KeyboardInterrupt):
+        return CliError(ExitCode.INTERRUPTED, "interrupted")
+    gone = (EndpointConnectionError, requests.ConnectionError)
+    if local and isinstance(exc, gone):
+        where = state_dir_from(state_dir)
+        return CliError(
+            ExitCode.NOT_FOUND,
+            f"no local world is running for {where}: it does not answer (start it with: claimsync local up)",
+        )
+    if isinstance(exc, NoRegionError):
+        return CliError(ExitCode.AWS, "no AWS region: pass --region, or set AWS_REGION")
+    if isinstance(exc, NoCredentialsError):
+        return CliError(ExitCode.AWS, "no AWS credentials: log in (aws sso login / aws configure)")
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        code = str(error.get("Code", ""))
+        message = f"{code}: {error.get('Message', '')}".strip(": ")
+        if code in _AWS_AUTH_CODES:
+            return CliError(ExitCode.AWS, f"AWS refused the request ({message})")
+        if code.endswith(("NotFound", "DoesNotExist", "NotFoundException")) or code in (
+            "NoSuchKey",
+            "NoSuchBucket",
+        ):
+            return CliError(ExitCode.NOT_FOUND, f"not found ({message})")
+        return CliError(ExitCode.AWS, f"AWS error ({message})")
+    if isinstance(exc, BotoCoreError):
+        return CliError(ExitCode.AWS, f"AWS: {exc}")
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args: argparse.Namespace | None = None
     try:
+        args = build_parser().parse_args(argv)
         return int(args.func(args))
-    except (WorldNotRunning, OperatorError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    except SystemExit:
+        raise
+    except BrokenPipeError:  # the reader went away (`claimsync runs | head`): nothing left to say
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return int(ExitCode.OK)
+    except BaseException as exc:
+        local = args is not None and (getattr(args, "local", False) or getattr(args, "verb", "") == "local")
+        error = _classify(exc, local, getattr(args, "state_dir", None))
+        if error is None:
+            if os.environ.get("CLAIMSYNC_DEBUG"):
+                raise
+            error = CliError(
+                ExitCode.INTERNAL,
+                f"unexpected {type(exc).__name__} (a bug; CLAIMSYNC_DEBUG=1 shows the traceback)",
+            )
+        print(f"error: {error.message}", file=sys.stderr, flush=True)
+        return int(error.code)
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ import requests
 from claimsync.mapping import load_mapping
 from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
 from local.collaboratemd_emulator.generator import mutate_rows
-from local.syncrun import format_summary, run_sync
+from local.console import ProgressPrinter, format_summary
+from local.syncrun import run_sync
 
 CLAIMS = 20_000
 
@@ -59,7 +60,7 @@ def main() -> int:
         print(f"ready in {time.monotonic() - started:.1f} s (endpoints: {state_dir / 'endpoints.json'})\n")
 
         print("== full sync ==", flush=True)
-        first = run_sync(endpoints, on_progress=lambda step: print(f"  .. {step}", flush=True))
+        first = run_sync(endpoints, on_progress=ProgressPrinter(sys.stdout))
         print(format_summary(first), "\n", flush=True)
 
         cmd = endpoints["collaboratemd"]
@@ -69,7 +70,7 @@ def main() -> int:
             f"{cmd['admin_url']}/rows", json=changed_rows, verify=cmd["ca_cert"], timeout=60
         ).raise_for_status()
         print(f"== changed {len(changed)} claims in CollaborateMD; incremental sync ==", flush=True)
-        second = run_sync(endpoints, on_progress=lambda step: print(f"  .. {step}", flush=True))
+        second = run_sync(endpoints, on_progress=ProgressPrinter(sys.stdout))
         print(format_summary(second), flush=True)
         expected = valid_claim_ids(changed_rows) & set(changed)
         ok = first["status"] in ("SUCCEEDED", "PARTIAL") and second["sent"] == len(expected)

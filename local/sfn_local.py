@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from local.private import write_private
+
 ENV_ENDPOINT = "CLAIMSYNC_SFN_LOCAL_ENDPOINT"
 ENV_MOTO_PORT = "CLAIMSYNC_MOTO_PORT"
 DOCKER_IMAGE = "amazon/aws-stepfunctions-local"
@@ -231,5 +233,5 @@ def use_sfn_local(endpoints: dict[str, Any], config: SfnLocalConfig, **clients: 
     endpoints["aws"] = deploy_to_sfn_local(endpoints, config, **clients)
     path = Path(endpoints.get("state_dir", "")) / ENDPOINTS_FILE
     if endpoints.get("state_dir") and path.exists():
-        path.write_text(json.dumps(endpoints, indent=2))
+        write_private(path, json.dumps(endpoints, indent=2))
     return endpoints

@@ -1,15 +1,18 @@
-"""Start one claim-sync execution on the local world, follow it, and build its summary.
+"""One claim-sync run on the local world: start it, follow it, build its summary.
 
-Used by ``claimsync local sync`` (another process than ``local up``: everything goes through the
-endpoints file, boto3 against the local AWS endpoint and the emulators' admin interfaces) and by the
-workflow tests (same code, in-process).
+The local world is moto in server mode, so everything here is the operator code of
+``claimsync.operator`` (the same functions ``claimsync sync`` uses against AWS) with boto3 clients
+pointed at the endpoint of the endpoints file. What only the local world can add is the number of
+HTTP requests the Salesforce emulator counted.
+
+Used by ``claimsync local sync`` / ``claimsync sync --local`` (another process than ``local up``:
+everything goes through the endpoints file), by ``make demo``, the benchmarks and the workflow tests
+(same code, in-process).
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import secrets
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,10 +20,13 @@ from typing import Any
 import boto3
 import requests
 
-from local.aws import execution_summary, follow_execution
+from claimsync import layout, operator
+from claimsync.progress import ProgressTracker, Update
 
 DEFAULT_DEADLINE_S = 600.0
+POLL_S = 0.2
 SUMMARY_KEYS = ("status", "rows_in", "sent", "unchanged", "rejected", "succeeded", "failed")
+LOCAL_STACK = "local world"
 
 
 def aws_client(endpoints: dict[str, Any], service: str) -> Any:
@@ -34,6 +40,17 @@ def aws_client(endpoints: dict[str, Any], service: str) -> Any:
         region_name=aws["region"],
         aws_access_key_id="testing",
         aws_secret_access_key="testing",  # noqa: S106 - moto's dummy credentials
+    )
+
+
+def local_deployment(endpoints: dict[str, Any]) -> operator.Deployment:
+    """The local world's state machine, bucket and table, as a deployed stack's outputs name them."""
+    aws = endpoints["aws"]
+    return operator.Deployment(
+        stack_name=LOCAL_STACK,
+        state_machine_arn=aws["state_machine_arn"],
+        bucket=aws["bucket"],
+        table=aws["table"],
     )
 
 
@@ -54,19 +71,24 @@ def _api_calls(before: dict[str, Any], after: dict[str, Any]) -> int:
 def start_sync(
     endpoints: dict[str, Any], *, full: bool = False, dry_run: bool = False, name: str = ""
 ) -> str:
-    payload: dict[str, bool] = {}
-    if full:
-        payload["full_sync"] = True
-    if dry_run:
-        payload["dry_run"] = True
-    return start_execution(endpoints, payload, name=name)
+    """Start one execution; returns its ARN (its name, the run id, is the ARN's last part)."""
+    started = operator.start_sync(
+        aws_client(endpoints, "stepfunctions"),
+        local_deployment(endpoints),
+        full_sync=full,
+        dry_run=dry_run,
+        run_id=name or None,
+    )
+    return started.execution_arn
 
 
 def start_execution(endpoints: dict[str, Any], payload: Any, *, name: str = "") -> str:
+    """Start an execution with any input (the workflow tests send invalid ones on purpose)."""
     sfn = aws_client(endpoints, "stepfunctions")
-    name = name or f"local-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
     arn: str = sfn.start_execution(
-        stateMachineArn=endpoints["aws"]["state_machine_arn"], name=name, input=json.dumps(payload)
+        stateMachineArn=endpoints["aws"]["state_machine_arn"],
+        name=name or operator.new_run_id(kind="local"),
+        input=json.dumps(payload),
     )["executionArn"]
     return arn
 
@@ -75,59 +97,42 @@ def follow(
     endpoints: dict[str, Any],
     execution_arn: str,
     *,
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: Callable[[Update], None] | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
 ) -> None:
-    """Report progress state by state, and pages done of the total during the Map."""
+    """Follow the execution until it ends, telling ``on_progress`` what the history says.
+
+    Past ``deadline_s``: ``operator.FollowDeadline`` (the run goes on in the world).
+    """
     sfn = aws_client(endpoints, "stepfunctions")
-    pages_total, pages_done = 0, 0
-    for event in follow_execution(sfn, execution_arn, deadline_s=deadline_s, poll_interval_s=0.2):
-        if on_progress is None:
-            continue
-        kind = event["type"]
-        if kind.endswith("StateEntered"):
-            name = event["stateEnteredEventDetails"]["name"]
-            if name == "TransformPage":
-                continue
-            if name == "TransformPages":
-                details = json.loads(event["stateEnteredEventDetails"].get("input") or "{}")
-                pages_total = int(details.get("sources", {}).get("report", {}).get("page_count", 0))
-            on_progress(name)
-        elif kind == "MapIterationSucceeded":
-            pages_done += 1
-            on_progress(f"TransformPages: {pages_done}/{pages_total} pages")
+    tracker = ProgressTracker(definition_for(sfn, execution_arn))
+    for event in operator.follow_execution(sfn, execution_arn, deadline_s=deadline_s, poll_s=POLL_S):
+        for update in tracker.feed(event):
+            if on_progress is not None:
+                on_progress(update)
+
+
+def definition_for(stepfunctions: Any, execution_arn: str) -> dict[str, Any] | None:
+    """The definition the execution runs; the repository's ASL if the service does not say."""
+    definition = operator.execution_definition(stepfunctions, execution_arn)
+    if definition is None and layout.ASL_PATH.exists():
+        definition = json.loads(layout.ASL_PATH.read_text())
+    return definition
 
 
 def run_summary(
     endpoints: dict[str, Any], execution_arn: str, counters_before: dict[str, Any], wall_s: float
 ) -> dict[str, Any]:
+    """The run's outcome (``operator.run_outcome``) plus what the local world measured."""
     sfn = aws_client(endpoints, "stepfunctions")
-    info = execution_summary(sfn, execution_arn)
-    output = info["output"] if isinstance(info["output"], dict) else {}
-    summary: dict[str, Any] = {"execution": info["name"], "execution_status": info["status"]}
-    if info["status"] != "SUCCEEDED":
-        summary.update(status="FAILED", error=info["error"], cause=_cause_message(info["cause"]))
-    elif output.get("status") == "ALREADY_RUNNING":
-        summary.update(status="ALREADY_RUNNING")
-    else:
-        s3 = aws_client(endpoints, "s3")
-        key = output["reports"]["summary"].split("/", 3)[3]
-        full = json.loads(s3.get_object(Bucket=endpoints["aws"]["bucket"], Key=key)["Body"].read())
-        summary.update(full)
+    summary = operator.run_outcome(
+        sfn, aws_client(endpoints, "s3"), local_deployment(endpoints), execution_arn
+    )
+    summary["execution"] = summary["run_id"]
+    summary.update(operator.history_stats(operator.history_since(sfn, execution_arn)))
     summary["salesforce_api_calls"] = _api_calls(counters_before, salesforce_counters(endpoints))
-    summary["state_transitions"] = info["state_transitions"]
-    summary["history_events"] = info["history_event_count"]
     summary["duration_s"] = round(wall_s, 3)
     return summary
-
-
-def _cause_message(cause: str | None) -> str | None:
-    """The Lambda error's message (its type is in ``error``), without the stack trace."""
-    try:
-        parsed = json.loads(cause or "")
-    except ValueError:
-        return cause
-    return str(parsed.get("errorMessage", cause)) if isinstance(parsed, dict) else cause
 
 
 def run_sync(
@@ -135,39 +140,15 @@ def run_sync(
     *,
     full: bool = False,
     dry_run: bool = False,
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: Callable[[Update], None] | None = None,
+    on_start: Callable[[str], None] | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
 ) -> dict[str, Any]:
+    """Start a run, follow it to its end, and return its summary (see docs/local-world.md)."""
     before = salesforce_counters(endpoints)
     started = time.monotonic()
     arn = start_sync(endpoints, full=full, dry_run=dry_run)
+    if on_start is not None:
+        on_start(arn.rsplit(":", 1)[-1])
     follow(endpoints, arn, on_progress=on_progress, deadline_s=deadline_s)
     return run_summary(endpoints, arn, before, time.monotonic() - started)
-
-
-def format_summary(summary: dict[str, Any]) -> str:
-    lines = [f"run {summary.get('run_id') or summary.get('execution')}: {summary['status']}"]
-    if summary["status"] == "FAILED":
-        lines.append(f"  error: {summary.get('error')}: {summary.get('cause')}")
-    if "rows_in" in summary:
-        lines.append(
-            "  rows in {rows_in} = sent {sent} + unchanged {unchanged} + rejected {rejected}".format(
-                **summary
-            )
-        )
-        lines.append("  sent {sent} = succeeded {succeeded} + failed {failed}".format(**summary))
-        if summary.get("reject_reasons"):
-            lines.append(f"  reject reasons: {summary['reject_reasons']}")
-        if summary.get("failure_codes"):
-            lines.append(f"  failure codes: {summary['failure_codes']}")
-        for payer in summary.get("unmapped_payers", [])[:10]:
-            lines.append(
-                f"  unmapped payer {payer['payer_id']} {payer['payer_name']!r}: {payer['claims']} claims"
-            )
-        for name, uri in summary.get("reports", {}).items():
-            lines.append(f"  {name}: {uri}")
-    lines.append(
-        f"  Salesforce API calls {summary['salesforce_api_calls']}, state transitions "
-        f"{summary['state_transitions']}, {summary['duration_s']} s"
-    )
-    return "\n".join(lines)

@@ -2,11 +2,18 @@
 
 ``claimsync local up`` builds a ``LocalWorld``, starts it, prints ``endpoints`` as one JSON line and
 waits for SIGINT/SIGTERM. Other commands find the running world through ``endpoints.json`` in the
-state directory. Credentials are generated once per state directory (never committed, never real).
+state directory. Credentials are generated once per state directory (never committed, never real);
+every file holding one is owner-only (0600).
+
+One world per state directory: a running world holds an exclusive ``flock`` on ``local-up.lock``
+(which names its pid). A second ``local up`` on the same directory is refused before it touches
+anything, and an endpoints file whose lock nobody holds is what a crashed world left behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
 from dataclasses import dataclass, field
@@ -17,6 +24,7 @@ from claimsync.salesforce import SalesforceCredentials, SalesforceGateway
 from local.collaboratemd_emulator.generator import MAPPED_PAYERS, GeneratorSettings, generate_rows
 from local.collaboratemd_emulator.reportfile import load_report_file
 from local.collaboratemd_emulator.server import CmdCredentials, CollaborateMDEmulator
+from local.private import write_private
 from local.salesforce_emulator.server import SalesforceCredentials as EmuSfCredentials
 from local.salesforce_emulator.server import SalesforceEmulator
 from local.tls import TlsMaterial, ensure_tls
@@ -24,27 +32,102 @@ from local.tls import TlsMaterial, ensure_tls
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".local-world"
 ENDPOINTS_FILE = "endpoints.json"
+LOCK_FILE = "local-up.lock"
 SF_API_VERSION = "62.0"
 DEFAULT_CLAIMS = 2_000
 DEFAULT_SEED = 7
 
 
 class WorldNotRunning(Exception):
-    pass
+    """No ``local up`` serves this state directory (never started, stopped, or crashed)."""
+
+
+class WorldBusy(Exception):
+    """Another ``local up`` already serves this state directory."""
 
 
 def state_dir_from(arg: str | None) -> Path:
     return Path(arg or os.environ.get("CLAIMSYNC_STATE_DIR") or DEFAULT_STATE_DIR).resolve()
 
 
+def _start_hint(state_dir: Path) -> str:
+    default = state_dir_from(None)
+    return "claimsync local up" + ("" if state_dir == default else f" --state-dir {state_dir}")
+
+
 def read_endpoints(state_dir: Path) -> dict[str, Any]:
+    """The endpoints of the world running on ``state_dir``; WorldNotRunning if none is."""
     path = state_dir / ENDPOINTS_FILE
     if not path.exists():
         raise WorldNotRunning(
-            f"no local world is running for {state_dir} (start it with: claimsync local up)"
+            f"no local world is running for {state_dir} (start one with: {_start_hint(state_dir)})"
         )
-    endpoints: dict[str, Any] = json.loads(path.read_text())
+    if lock_holder(state_dir) is None:
+        raise WorldNotRunning(
+            f"no local world is running for {state_dir}: the last one ended without cleaning up "
+            f"(start it again with: {_start_hint(state_dir)})"
+        )
+    try:
+        endpoints = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise WorldNotRunning(f"cannot read {path} ({type(exc).__name__})") from None
+    if not isinstance(endpoints, dict):
+        raise WorldNotRunning(f"{path} is not an endpoints file")
     return endpoints
+
+
+class StateDirLock:
+    """The exclusive lock a running world holds on its state directory (released on stop or exit)."""
+
+    def __init__(self, state_dir: Path) -> None:
+        self.path = state_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_pid(fd)
+            os.close(fd)
+            who = f" (pid {holder})" if holder else ""
+            raise WorldBusy(
+                f"another claimsync local up{who} is already running on {self.path.parent}; "
+                "stop it first or pass another --state-dir"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, 0)
+            os.close(self._fd)  # closing drops the flock
+            self._fd = None
+
+
+def lock_holder(state_dir: Path) -> int | None:
+    """The pid of the ``local up`` holding the state directory (0 if unknown), None if nobody does."""
+    try:
+        fd = os.open(state_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return _read_pid(fd) or 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def _read_pid(fd: int) -> int | None:
+    with contextlib.suppress(OSError, ValueError):
+        return int(os.pread(fd, 32, 0).decode().strip() or 0) or None
+    return None
 
 
 @dataclass
@@ -67,18 +150,24 @@ class LocalWorld:
         self.cmd: CollaborateMDEmulator | None = None
         self.aws: Any = None
         self._saved_env: dict[str, str] | None = None
+        self._lock: StateDirLock | None = None
         self.endpoints: dict[str, Any] = {}
 
     def start(self) -> dict[str, Any]:
+        """Start everything; raises WorldBusy (touching nothing) if the directory is in use, and
+        ReportFileError (before any server starts) for an unreadable ``report_file``."""
         o = self.options
-        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        lock = StateDirLock(self.state_dir)
+        lock.acquire()
+        self._lock = lock
+        rows = self._initial_rows()
         tls = ensure_tls(self.state_dir / "tls")
         sf_creds = _load_or_create(self.state_dir / "salesforce-credentials.json", EmuSfCredentials)
         cmd_creds = _load_or_create(self.state_dir / "collaboratemd-credentials.json", CmdCredentials)
 
         self.sf = SalesforceEmulator(self.state_dir / "salesforce", tls, sf_creds)
         self.sf.start()
-        rows = self._initial_rows()
         self.cmd = CollaborateMDEmulator(
             self.state_dir / "collaboratemd", cmd_creds, tls=tls, rows=rows, running_polls=o.running_polls
         )
@@ -107,7 +196,7 @@ class LocalWorld:
             self.aws = start_local_aws(port=o.moto_port, time_scale=TIME_SCALE, max_sleep_s=MAX_SLEEP_S)
             settings = local_settings(str(tls.ca_cert), **o.sync_overrides)
             self.endpoints["aws"] = deploy_claim_sync(self.aws, self.endpoints, settings)
-        (self.state_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2))
+        write_private(self.state_dir / ENDPOINTS_FILE, json.dumps(self.endpoints, indent=2))
         return self.endpoints
 
     def _initial_rows(self) -> list[dict[str, str]] | None:
@@ -121,22 +210,28 @@ class LocalWorld:
         return generate_rows(GeneratorSettings(claims=DEFAULT_CLAIMS, seed=o.seed))
 
     def stop(self) -> None:
-        (self.state_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
-        if self._saved_env is not None:
-            os.environ.clear()
-            os.environ.update(self._saved_env)
-            self._saved_env = None
-        for server in (self.aws, self.cmd, self.sf):
-            if server is not None:
-                server.stop()
+        if self._lock is None:
+            return  # never started, or refused: the directory belongs to another world
+        try:
+            (self.state_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+            if self._saved_env is not None:
+                os.environ.clear()
+                os.environ.update(self._saved_env)
+                self._saved_env = None
+            for server in (self.aws, self.cmd, self.sf):
+                if server is not None:
+                    server.stop()
+        finally:
+            self.aws = self.cmd = self.sf = None
+            self._lock.release()
+            self._lock = None
 
 
 def _load_or_create(path: Path, cls: Any) -> Any:
     if path.exists():
         return cls.load(path)
     creds = cls.generate()
-    creds.save(path)
-    path.chmod(0o600)
+    creds.save(path)  # owner-only (0600) from the start
     return creds
 
 

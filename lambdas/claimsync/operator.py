@@ -1,25 +1,31 @@
-"""Operator verbs against a deployed claim sync: start a run, list runs, fetch a run's reports.
+"""Operator verbs against a claim sync: start a run, follow it, list runs, fetch a run's reports.
 
-Domain functions over boto3 clients passed in (the CLI builds them; tests pass moto's). They find
-the deployed resources through the claim-sync stack's CloudFormation outputs, so an operator only
-needs the stack name (default ``Claimsync-ClaimSync``) and read access to it.
+Domain functions over boto3 clients passed in (the CLI builds them; tests pass moto's). The same
+functions serve a deployed stack and the local world: only the clients' endpoint and the
+:class:`Deployment` differ. A deployed stack is found through its CloudFormation outputs, so an
+operator only needs the stack name (default ``Claimsync-ClaimSync``) and read access to it; the
+local world's endpoints file names the same three resources.
 
 - ``sync``: start one execution of the state machine, named (the run id), with input ``{}``,
-  ``{"full_sync": true}`` or ``{"dry_run": true}``.
-- ``runs``: the run records in the sync table (``pk = "RUN"``), newest first.
+  ``{"full_sync": true}`` or ``{"dry_run": true}``; follow its history (``follow_execution``) and
+  read its outcome (``run_outcome``).
+- ``runs``: the run records in the sync table (``pk = "RUN"``), newest first, with the runs still
+  going.
 - ``failures``: a run's ``failures.csv`` and ``rejects.csv`` from ``reports/<run_id>/`` in S3.
 """
 
 from __future__ import annotations
 
 import json
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from claimsync import layout
+from claimsync.progress import cause_message
 
 DEFAULT_STACK_NAME = "Claimsync-ClaimSync"
 # CfnOutput names of the claim-sync stack (stacks/sync_stack.py).
@@ -27,10 +33,20 @@ OUTPUT_STATE_MACHINE = "StateMachineArn"
 OUTPUT_BUCKET = "StagingBucketName"
 OUTPUT_TABLE = "SyncTableName"
 REPORT_FILES = ("failures.csv", "rejects.csv")
+RUNNING_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
 
 
 class OperatorError(Exception):
     """Something the operator can fix (wrong stack name, unknown run, stack not deployed)."""
+
+
+class FollowDeadline(Exception):
+    """The client stopped waiting for a run; the run itself goes on."""
+
+    def __init__(self, run_id: str, waited_s: float) -> None:
+        super().__init__(f"run {run_id} was still running after {waited_s:g} s")
+        self.run_id = run_id
+        self.waited_s = waited_s
 
 
 @dataclass(frozen=True)
@@ -60,12 +76,18 @@ class RunRecord:
     error: str = ""
     cause: str = ""
 
+    @property
+    def duration_s(self) -> float | None:
+        start, end = parse_time(self.started_at), parse_time(self.finished_at)
+        return (end - start).total_seconds() if start and end else None
+
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "run_id": self.run_id,
             "status": self.status,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "duration_s": self.duration_s,
         }
         if self.summary:
             data["summary"] = self.summary
@@ -80,6 +102,8 @@ def find_deployment(cloudformation: Any, stack_name: str = DEFAULT_STACK_NAME) -
     try:
         stacks = cloudformation.describe_stacks(StackName=stack_name)["Stacks"]
     except cloudformation.exceptions.ClientError as exc:
+        if exc.response["Error"].get("Code") != "ValidationError":
+            raise  # access denied, expired token, ...: not the operator's stack name
         raise OperatorError(f"stack {stack_name!r} not found: {exc.response['Error']['Message']}") from exc
     outputs = {o["OutputKey"]: o["OutputValue"] for o in stacks[0].get("Outputs", [])}
     missing = [k for k in (OUTPUT_STATE_MACHINE, OUTPUT_BUCKET, OUTPUT_TABLE) if k not in outputs]
@@ -167,11 +191,53 @@ def record_from_item(item: dict[str, Any]) -> RunRecord:
     )
 
 
-def recent_runs(dynamodb: Any, deployment: Deployment, *, limit: int = 20) -> list[RunRecord]:
-    """Run records, newest first by start time (scheduled run ids are not time-ordered)."""
+def parse_time(text: str) -> datetime | None:
+    """A run record's timestamp (``2024-01-02T03:04:05.678Z``) as an aware datetime; else None."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _timestamp(value: Any) -> str:
+    if isinstance(value, datetime):
+        utc = value.astimezone(UTC)
+        return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    return str(value or "")
+
+
+def recent_runs(
+    dynamodb: Any, deployment: Deployment, *, limit: int = 20, stepfunctions: Any = None
+) -> list[RunRecord]:
+    """Run records, newest first by start time (scheduled run ids are not time-ordered).
+
+    With ``stepfunctions``, the executions still running (which have no record yet) come first.
+    """
     records = [record_from_item(item) for item in _run_items(dynamodb, deployment.table)]
+    if stepfunctions is not None:
+        known = {r.run_id for r in records}
+        records.extend(r for r in running_runs(stepfunctions, deployment) if r.run_id not in known)
     records.sort(key=lambda r: (r.started_at, r.run_id), reverse=True)
     return records[:limit]
+
+
+def running_runs(stepfunctions: Any, deployment: Deployment) -> list[RunRecord]:
+    """The executions of the state machine that are running now, as records without counts."""
+    paginator = stepfunctions.get_paginator("list_executions")
+    runs = []
+    for page in paginator.paginate(stateMachineArn=deployment.state_machine_arn, statusFilter="RUNNING"):
+        for execution in page["executions"]:
+            runs.append(
+                RunRecord(
+                    run_id=execution["name"],
+                    status="RUNNING",
+                    started_at=_timestamp(execution.get("startDate")),
+                )
+            )
+    return runs
 
 
 def get_run(dynamodb: Any, deployment: Deployment, run_id: str) -> RunRecord:
@@ -208,3 +274,134 @@ def run_failures(s3: Any, deployment: Deployment, run_id: str) -> dict[str, str 
             f"run {run_id!r} has no reports in s3://{deployment.bucket}/{layout.REPORTS_PREFIX}"
         )
     return reports
+
+
+# ---- following a run -------------------------------------------------------------------------------
+def execution_arn(deployment: Deployment, run_id: str) -> str:
+    """The execution ARN of a run: the run id is the execution's name."""
+    if not run_id or "/" in run_id or ":" in run_id:
+        raise OperatorError(f"not a run id: {run_id!r}")
+    return deployment.state_machine_arn.replace(":stateMachine:", ":execution:", 1) + ":" + run_id
+
+
+def history_since(stepfunctions: Any, arn: str, after_id: int = 0) -> list[dict[str, Any]]:
+    """History events with ids above ``after_id``, oldest first.
+
+    Pages newest first and stops at the first page that reaches ``after_id``, so following a long
+    run reads only what is new. (Servers that ignore ``reverseOrder`` answer oldest first; the
+    events are filtered and sorted either way.)
+    """
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000, "reverseOrder": True}
+    while True:
+        page = stepfunctions.get_execution_history(**kwargs)
+        batch = page.get("events", [])
+        events.extend(e for e in batch if int(e["id"]) > after_id)
+        token = page.get("nextToken")
+        if not token or any(int(e["id"]) <= after_id for e in batch):
+            break
+        kwargs["nextToken"] = token
+    events.sort(key=lambda e: int(e["id"]))
+    return events
+
+
+def follow_execution(
+    stepfunctions: Any,
+    arn: str,
+    *,
+    deadline_s: float,
+    poll_s: float = 2.0,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> Iterator[dict[str, Any]]:
+    """Yield each history event once, in order, until the execution has ended (then return).
+
+    Past ``deadline_s`` raises :class:`FollowDeadline`: the client stops waiting, the run goes on.
+    """
+    give_up = clock() + deadline_s
+    last_id = 0
+    while True:
+        status = stepfunctions.describe_execution(executionArn=arn)["status"]
+        for event in history_since(stepfunctions, arn, last_id):
+            last_id = int(event["id"])
+            yield event
+        if status not in RUNNING_STATUSES:
+            return
+        if clock() >= give_up:
+            raise FollowDeadline(arn.rsplit(":", 1)[-1], deadline_s)
+        sleep(poll_s)
+
+
+def execution_definition(stepfunctions: Any, arn: str) -> dict[str, Any] | None:
+    """The definition the execution runs (its retry limits and waits), or None if not readable."""
+    try:
+        text = stepfunctions.describe_state_machine_for_execution(executionArn=arn)["definition"]
+        definition = json.loads(text)
+    except (stepfunctions.exceptions.ClientError, KeyError, ValueError):
+        return None
+    return definition if isinstance(definition, dict) else None
+
+
+def history_stats(events: list[dict[str, Any]]) -> dict[str, int]:
+    """State transitions as Step Functions bills them (states entered + task retries) and events."""
+    entered = sum(1 for e in events if str(e["type"]).endswith("StateEntered"))
+    by_id = {int(e["id"]): e for e in events}
+    attempts: dict[int, int] = {}
+    for event in events:
+        if event["type"] not in ("LambdaFunctionScheduled", "TaskScheduled", "ActivityScheduled"):
+            continue
+        cursor: dict[str, Any] | None = event
+        while cursor is not None and not str(cursor["type"]).endswith("StateEntered"):
+            cursor = by_id.get(int(cursor.get("previousEventId") or 0))
+        if cursor is not None:
+            attempts[int(cursor["id"])] = attempts.get(int(cursor["id"]), 0) + 1
+    retries = sum(n - 1 for n in attempts.values() if n > 1)
+    return {"state_transitions": entered + retries, "retries": retries, "history_events": len(events)}
+
+
+def run_outcome(stepfunctions: Any, s3: Any, deployment: Deployment, arn: str) -> dict[str, Any]:
+    """How a run ended (or that it is still going), from DescribeExecution and the run's summary.
+
+    ``status`` is the run's (``SUCCEEDED``, ``PARTIAL``, ``DRY_RUN``, ``ALREADY_RUNNING``) when the
+    execution succeeded, ``RUNNING`` while it runs, else ``FAILED`` with ``execution_status``
+    (``FAILED``, ``TIMED_OUT``, ``ABORTED``), ``error`` and ``cause`` (the message, no stack trace).
+    """
+    described = stepfunctions.describe_execution(executionArn=arn)
+    start, stop = described.get("startDate"), described.get("stopDate")
+    outcome: dict[str, Any] = {
+        "run_id": described.get("name") or arn.rsplit(":", 1)[-1],
+        "execution_status": described["status"],
+        "started_at": _timestamp(start),
+        "stopped_at": _timestamp(stop),
+        "execution_duration_s": (stop - start).total_seconds()
+        if isinstance(start, datetime) and isinstance(stop, datetime)
+        else None,
+    }
+    if described["status"] in RUNNING_STATUSES:
+        outcome["status"] = "RUNNING"
+        return outcome
+    if described["status"] != "SUCCEEDED":
+        outcome["status"] = "FAILED"  # execution_status says how: FAILED, TIMED_OUT or ABORTED
+        cause = cause_message(described.get("cause"), limit=None)
+        outcome.update(error=described.get("error"), cause=cause)
+        return outcome
+    try:
+        output = json.loads(described.get("output") or "{}")
+    except ValueError:
+        output = {}
+    output = output if isinstance(output, dict) else {}
+    if output.get("status") == "ALREADY_RUNNING":
+        outcome["status"] = "ALREADY_RUNNING"
+        return outcome
+    full = None
+    summary_uri = str((output.get("reports") or {}).get("summary") or "")
+    if summary_uri.startswith(f"s3://{deployment.bucket}/"):
+        key = summary_uri.split("/", 3)[3]
+        try:
+            full = json.loads(s3.get_object(Bucket=deployment.bucket, Key=key)["Body"].read())
+        except (s3.exceptions.ClientError, ValueError):
+            full = None  # no read access to the reports: the execution output has the counts
+    outcome.update(full if isinstance(full, dict) else output)
+    outcome["run_id"] = described.get("name") or outcome.get("run_id")
+    outcome.setdefault("status", "SUCCEEDED")  # an output without a run summary (not a claim sync?)
+    return outcome

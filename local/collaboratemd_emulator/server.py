@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import os
 import secrets
 import threading
 import xml.etree.ElementTree as ET
@@ -22,6 +21,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from local.httpserver import BackgroundServer
+from local.private import write_private
 from local.tls import TlsMaterial
 
 from .admin import ADMIN_PREFIX, admin_blueprint
@@ -63,11 +63,7 @@ class CmdCredentials:
 
     def save(self, path: Path) -> None:
         """Write the credentials as JSON, readable by the owner only."""
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(asdict(self), fh, indent=2)
-        path.chmod(0o600)
+        write_private(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def load(cls, path: Path) -> CmdCredentials:

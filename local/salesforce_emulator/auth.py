@@ -22,6 +22,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from local.private import write_private
 from local.salesforce_emulator.store import Store
 
 GRANT_PASSWORD = "password"  # noqa: S105 - the grant type name, not a secret
@@ -61,9 +62,7 @@ class SalesforceCredentials:
         )
 
     def save(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
-        path.chmod(0o600)
+        write_private(path, json.dumps(asdict(self), indent=2) + "\n")
 
 
 class OAuthError(Exception):
@@ -79,12 +78,12 @@ def ensure_jwt_key(directory: Path) -> tuple[Path, bytes]:
     private = directory / "jwt_private_key.pem"
     if not private.exists():
         new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        private.write_bytes(
+        write_private(
+            private,
             new_key.private_bytes(
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-            )
+            ),
         )
-        private.chmod(0o600)
     key = serialization.load_pem_private_key(private.read_bytes(), password=None)
     public = key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo

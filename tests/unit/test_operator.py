@@ -156,11 +156,11 @@ def test_cli_sync_runs_and_failures_against_the_deployed_stack(
 ) -> None:
     from local.cli import main
 
-    assert main(["sync", "--full", "--region", REGION]) == 0
+    assert main(["sync", "--full", "--region", REGION, "--json"]) == 0
     started = json.loads(capsys.readouterr().out)
     assert started["input"] == {"full_sync": True} and started["run_id"].startswith("full-")
 
-    summary = {"rows_in": 3, "sent": 2, "rejected": 1, "failed": 0}
+    summary = {"rows_in": 3, "sent": 2, "unchanged": 0, "rejected": 1, "succeeded": 2, "failed": 0}
     world.ddb.put_item(
         TableName="sync-state",
         Item={
@@ -169,26 +169,45 @@ def test_cli_sync_runs_and_failures_against_the_deployed_stack(
             "status": {"S": "PARTIAL"},
             "summary": {"S": json.dumps(summary)},
             "started_at": {"S": "2026-11-22T06:00:00Z"},
-            "finished_at": {"S": "2026-11-22T06:01:00Z"},
+            "finished_at": {"S": "2026-11-22T06:00:42Z"},
         },
     )
     assert main(["runs", "--region", REGION]) == 0
-    line = capsys.readouterr().out
-    assert started["run_id"] in line and "PARTIAL" in line and "rows_in=3" in line
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    assert header.startswith("RUN ID") and "DURATION" in header
+    assert row.split()[:8] == [started["run_id"], "PARTIAL", "2026-11-22", "06:00:00", "2026-11-22",
+                               "06:00:42", "42.0", "s"]  # fmt: skip
+    assert row.split()[8:14] == ["3", "2", "0", "1", "2", "0"]
 
     world.s3.put_object(
         Bucket="staging", Key=layout.report_key(started["run_id"], "rejects.csv"), Body=b"row_number\n2\n"
     )
     assert main(["failures", started["run_id"], "--region", REGION]) == 0
     out = capsys.readouterr().out
-    assert "== rejects.csv ==" in out and "row_number" in out and "== failures.csv ==\n(none)" in out
+    assert "== rejects.csv ==\nrow_number\n2" in out and "== failures.csv ==\n(none" in out
 
-    assert main(["failures", "no-such-run", "--region", REGION]) == 2
+    assert main(["failures", "no-such-run", "--region", REGION]) == 5
     assert "has no reports" in capsys.readouterr().err
+
+
+def test_cli_follow_against_aws_stops_at_its_timeout_and_says_how_to_follow_again(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """moto's plain Step Functions never ends an execution: following it must end at the deadline."""
+    from local.cli import main
+
+    assert main(["sync", "--follow", "--region", REGION, "--timeout", "0.5"]) == 8
+    captured = capsys.readouterr()
+    run_id = captured.out.splitlines()[0].split()[1].rstrip(":")
+    assert captured.out.splitlines()[0] == f"run {run_id}: started (incremental) in stack {STACK} ({REGION})"
+    err = captured.err.splitlines()
+    assert len(err) == 1
+    assert err[0].endswith(f"follow it again with: claimsync sync --region {REGION} --follow {run_id}")
 
 
 def test_cli_names_a_missing_stack(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     from local.cli import main
 
-    assert main(["runs", "--stack", "Nope", "--region", REGION]) == 2
-    assert capsys.readouterr().err.startswith("error:")
+    assert main(["runs", "--stack", "Nope", "--region", REGION]) == 5
+    err = capsys.readouterr().err
+    assert err.startswith("error: stack 'Nope' not found") and err.count("\n") == 1
