@@ -323,14 +323,14 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             f"interrupted; run {run_id} goes on in {target.where}"
             f" — follow it again with: {target.follow_command(run_id)}",
         ) from None
-    summary = operator.run_outcome(sfn, target.client("s3"), target.deployment, arn)
-    summary.update(operator.history_stats(operator.history_since(sfn, arn)))
-    if counters_before is not None:
-        from local.syncrun import _api_calls, salesforce_counters
+    if target.local:
+        from local.syncrun import run_summary
 
-        summary["salesforce_api_calls"] = _api_calls(counters_before, salesforce_counters(target.endpoints))
-        summary["duration_s"] = round(time.monotonic() - started_clock, 3)
-    summary["execution"] = summary["run_id"]
+        wall_s = None if reattach else time.monotonic() - started_clock
+        summary = run_summary(target.endpoints, arn, counters_before, wall_s)
+    else:
+        summary = operator.run_outcome(sfn, target.client("s3"), target.deployment, arn)
+        summary.update(operator.history_stats(operator.history_since(sfn, arn)))
     print(console.format_summary(summary), file=out, flush=True)
     if args.json:
         print(json.dumps(summary, sort_keys=True, default=str), flush=True)

@@ -121,17 +121,24 @@ def definition_for(stepfunctions: Any, execution_arn: str) -> dict[str, Any] | N
 
 
 def run_summary(
-    endpoints: dict[str, Any], execution_arn: str, counters_before: dict[str, Any], wall_s: float
+    endpoints: dict[str, Any],
+    execution_arn: str,
+    counters_before: dict[str, Any] | None,
+    wall_s: float | None,
 ) -> dict[str, Any]:
-    """The run's outcome (``operator.run_outcome``) plus what the local world measured."""
+    """The run's outcome (``operator.run_outcome``) plus what the local world measured: Salesforce
+    API calls since ``counters_before`` and the client's wall time (both only for a run the caller
+    started and followed)."""
     sfn = aws_client(endpoints, "stepfunctions")
     summary = operator.run_outcome(
         sfn, aws_client(endpoints, "s3"), local_deployment(endpoints), execution_arn
     )
     summary["execution"] = summary["run_id"]
     summary.update(operator.history_stats(operator.history_since(sfn, execution_arn)))
-    summary["salesforce_api_calls"] = _api_calls(counters_before, salesforce_counters(endpoints))
-    summary["duration_s"] = round(wall_s, 3)
+    if counters_before is not None:
+        summary["salesforce_api_calls"] = _api_calls(counters_before, salesforce_counters(endpoints))
+    if wall_s is not None:
+        summary["duration_s"] = round(wall_s, 3)
     return summary
 
 

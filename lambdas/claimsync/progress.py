@@ -10,7 +10,7 @@ Phases, in order (report and payors run in parallel):
 ========== ===========================================================================
 phase      states
 ========== ===========================================================================
-prepare    PrepareRun, AcquireLock, LoadCheckpoint (AlreadyRunning ends the run here)
+prepare    PrepareRun (InputRejected), AcquireLock (AlreadyRunning), LoadCheckpoint
 report     StartReport, WaitForReport, CheckReport, IsReportReady, ReportStaged
 payors     LoadPayors
 transform  TransformPages (the Map) and its TransformPage iterations
@@ -59,8 +59,8 @@ STATE_PHASES: Final[Mapping[str, str | None]] = {
     "RecordRun": "finish",
     "ReleaseLock": "finish",
     "Done": "finish",
-    # the failure path: every Catch leads here
-    "InputRejected": "finish",
+    # the failure path: every Catch leads here (a rejected input ends the run before it has a lock)
+    "InputRejected": "prepare",
     "AcquireLockFailed": "finish",
     "LoadCheckpointFailed": "finish",
     "GatherSourcesFailed": "finish",
