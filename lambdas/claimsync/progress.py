@@ -132,6 +132,7 @@ ERROR_TEXTS: Final[Mapping[str, str]] = {
     "UploadDeadlineExceeded": "Salesforce had not finished the Bulk job(s) at the upload deadline"
     " (upload_deadline_seconds)",
     "ReportFormatError": "the CollaborateMD report cannot be read",
+    "ReportDownloadCorrupt": "the CollaborateMD report ZIP arrived damaged",
     "SalesforceUnavailable": "Salesforce unavailable",
     "SalesforceLimitExceeded": "Salesforce API limit reached",
     "SalesforceLockError": "Salesforce row lock",
@@ -369,7 +370,7 @@ class ProgressTracker:
         self._waits: dict[str, int] = {}
         self._pages_total = 0
         self._pages_done = 0
-        self._page_counts: dict[str, int] = {"send": 0, "unchanged": 0, "rejected": 0}
+        self._page_counts: dict[str, int] = {"sent": 0, "unchanged": 0, "rejected": 0}
         self._details: dict[str, str] = {}
         self._last_error: tuple[str | None, str] | None = None  # (phase, text) of an unretried error
         self._upload_round = 1
@@ -506,7 +507,7 @@ class ProgressTracker:
             counts = self._page_counts
             verb = "would send" if self.dry_run else "to send"
             self._details["transform"] = (
-                f"{_count(counts['send'])} {verb}, {_count(counts['unchanged'])} unchanged, "
+                f"{_count(counts['sent'])} {verb}, {_count(counts['unchanged'])} unchanged, "
                 f"{_count(counts['rejected'])} rejected"
             )
         elif name == "StartUpload":
@@ -616,7 +617,7 @@ def _count(value: float | None) -> str:
 
 def _upload_text(output: Mapping[str, Any]) -> str:
     mode = output.get("mode")
-    to_send = _count(_number(output.get("to_send")))
+    to_send = _count(_number(output.get("sent")))
     if mode == "DRY_RUN":
         return f"dry run: nothing written ({to_send} would be sent)"
     if mode == "NONE":

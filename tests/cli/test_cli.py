@@ -103,6 +103,17 @@ def test_local_sync_json_summary_then_incremental_after_set_report(
     assert summary["rows_in"] == summary["sent"] + summary["unchanged"] + summary["rejected"]
     assert "transform  done in" in first.stderr, "live progress goes to stderr with --json"
 
+    partial = tmp_path / "partial.csv"
+    partial.write_text("ClaimID,ClaimTotalAmount\nX-1,$10.00\n")
+    assert (
+        run("local", "set-report", "--report-file", str(partial), state_dir=world.state_dir).returncode == 0
+    )
+    lacking = run("local", "sync", "--json", state_dir=world.state_dir)
+    summary = json.loads(lacking.stdout.strip().splitlines()[-1])
+    # a report without mapped columns: its rows are rejected naming them, nothing is cleared
+    assert lacking.returncode == 0 and summary["status"] == "PARTIAL" and summary["rejected"] == 1
+    assert summary["reject_reasons"] == {"MISSING_COLUMN": 1} and summary["sent"] == 0
+
     row = generate_rows(GeneratorSettings(claims=1, seed=9, malformed_share=0, duplicate_share=0))[0]
     report = tmp_path / "report.csv"
     with report.open("w", newline="") as f:
@@ -117,24 +128,13 @@ def test_local_sync_json_summary_then_incremental_after_set_report(
     world.admin("collaboratemd", "POST", "/generate", {"claims": 300, "seed": 3})
 
 
-def test_a_run_that_fails_says_why_in_one_line_and_exits_1(world: WorldProcess, tmp_path: Path) -> None:
-    partial = tmp_path / "partial.csv"
-    partial.write_text("ClaimID,ClaimTotalAmount\nX-1,$10.00\n")
-    assert (
-        run("local", "set-report", "--report-file", str(partial), state_dir=world.state_dir).returncode == 0
-    )
-    refused = run("local", "sync", state_dir=world.state_dir)
-    line = assert_one_error_line(refused, 1)
-    assert re.match(r"^error: run \S+ failed: the CollaborateMD report cannot be read \(", line)
-    assert "lacks mapped columns" in line
-    assert "run " in refused.stdout and ": FAILED" in refused.stdout
-
-    world.admin("collaboratemd", "POST", "/generate", {"claims": 300, "seed": 3})
+def test_a_run_that_fails_says_why_in_one_line_and_exits_1(world: WorldProcess) -> None:
     world.admin("collaboratemd", "POST", "/faults", {"results_status": "ERROR", "count": 1})
     failed = local(world, "sync", "--follow")
     line = assert_one_error_line(failed, 1)
-    assert line.endswith("failed: the CollaborateMD report failed (results: ERROR)")
+    assert re.match(r"^error: run \S+ failed: the CollaborateMD report failed \(results: ERROR\)$", line)
     assert re.search(r"report\s+FAILED in \d+\.\d s — the CollaborateMD report failed", failed.stdout)
+    assert re.search(r"^run \S+: FAILED$", failed.stdout, re.M)
 
 
 def test_sync_follow_tells_the_run_id_first_then_each_phase_and_an_aligned_summary(

@@ -108,14 +108,15 @@ def test_a_missing_report_file_is_one_line_exit_4(tmp_path: Path) -> None:
 
 
 def test_an_unreadable_report_file_is_one_line_exit_4(tmp_path: Path) -> None:
-    unreadable = tmp_path / "secret.csv"
-    unreadable.write_text("ClaimID\nA1\n")
-    unreadable.chmod(0)
-    if os.access(unreadable, os.R_OK):
-        unreadable.chmod(0o600)
-        unreadable.write_bytes(b"\xff\xfe not utf-8")  # root reads anything: make it undecodable instead
-    line = assert_one_error_line(run("preview", "--report-file", str(unreadable), timeout=60), 4)
-    assert str(unreadable) in line
+    """Unreadable whoever runs the test (root reads a mode-000 file): a directory by that name."""
+    unreadable = tmp_path / "claims.csv"
+    unreadable.mkdir()
+    for result in (
+        run("preview", "--report-file", str(unreadable), timeout=60),
+        run("local", "up", "--report-file", str(unreadable), state_dir=tmp_path / "w", timeout=120),
+    ):
+        line = assert_one_error_line(result, 4)
+        assert f"{unreadable}: cannot read the file (Is a directory)" in line
 
 
 def test_a_bad_payor_mappings_file_is_one_line_exit_4(tmp_path: Path) -> None:
@@ -186,11 +187,14 @@ def test_a_world_that_does_not_answer_is_one_line_exit_5(tmp_path: Path) -> None
 
 # ---- preview and the documented sample --------------------------------------------------------------------
 def test_preview_shows_what_would_be_sent_and_rejected(tmp_path: Path) -> None:
+    from claimsync.mapping import load_mapping
+
     report = tmp_path / "r.json"
+    blank = dict.fromkeys(load_mapping().source_columns, "")  # every mapped column, as the report has
     rows = [
-        {"ClaimID": "A1", "ClaimTotalAmount": "$1,000.00", "StatementCoversFromDate": "2024-01-02"},
-        {"ClaimID": "", "ClaimTotalAmount": "5"},
-        {"ClaimID": "A2", "ClaimTotalAmount": "12..3"},
+        blank | {"ClaimID": "A1", "ClaimTotalAmount": "$1,000.00", "StatementCoversFromDate": "2024-01-02"},
+        blank | {"ClaimID": "", "ClaimTotalAmount": "5"},
+        blank | {"ClaimID": "A2", "ClaimTotalAmount": "12..3"},
     ]
     report.write_text(json.dumps(rows))
     result = run("preview", "--report-file", str(report), "--json", timeout=60)
@@ -207,7 +211,7 @@ def test_the_documented_sample_report_is_accepted_by_preview() -> None:
     assert result.returncode == 0, result.stderr
     preview = json.loads(result.stdout)
     assert preview["rows_in"] == 3 and preview["would_send"] == 3
-    assert preview["rejected"] == 0 and preview["missing_columns"] == []
+    assert preview["rejected"] == 0 and preview["reject_reasons"] == {}
 
 
 def test_the_report_doc_names_every_column_the_mapping_reads_as_the_vendor_spells_it() -> None:

@@ -90,6 +90,7 @@ def main() -> None:
             ).raise_for_status()
             faults = [
                 ("collaboratemd", "/faults", {"http_status": 503, "count": 2, "on": "run"}),
+                ("collaboratemd", "/faults", {"corrupt_zip": True, "count": 1}),
                 ("salesforce", "/faults", {"unavailable": {"kind": "bulk_upload", "count": 2}}),
             ]
             record("bulk_with_retries", world, {"admin": faults}, full=True)
