@@ -7,7 +7,9 @@ every file holding one is owner-only (0600).
 
 One world per state directory: a running world holds an exclusive ``flock`` on ``local-up.lock``
 (which names its pid). A second ``local up`` on the same directory is refused before it touches
-anything, and an endpoints file whose lock nobody holds is what a crashed world left behind.
+anything, and an endpoints file beside a lock nobody holds is what a crashed world left behind. (An
+endpoints file without any lock file was written by other means, e.g. a test serving only the
+Salesforce emulator: it is taken as it is, and a world that does not answer says so when called.)
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def read_endpoints(state_dir: Path) -> dict[str, Any]:
         raise WorldNotRunning(
             f"no local world is running for {state_dir} (start one with: {_start_hint(state_dir)})"
         )
-    if lock_holder(state_dir) is None:
+    if (state_dir / LOCK_FILE).exists() and lock_holder(state_dir) is None:
         raise WorldNotRunning(
             f"no local world is running for {state_dir}: the last one ended without cleaning up "
             f"(start it again with: {_start_hint(state_dir)})"
