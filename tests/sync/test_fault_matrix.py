@@ -10,6 +10,7 @@ values: 0 lost, 0 duplicated, 0 wrong.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -69,6 +70,10 @@ CASES: dict[str, tuple[str, Any, dict[str, Any]]] = {
     "sf-503-results": (SF, {"unavailable": {"kind": "bulk_results", "count": 1}}, BULK),
     "sf-503-collections": (SF, {"unavailable": {"kind": "composite_upsert", "count": 1}}, {}),
     "sf-503-everything-until-retries-exhausted": (SF, {"unavailable": {"kind": "*", "count": 400}}, BULK),
+    "sf-answer-lost-create-job": (SF, {"drop_answer": {"kind": "bulk_create_job", "count": 1}}, BULK),
+    "sf-answer-lost-upload": (SF, {"drop_answer": {"kind": "bulk_upload", "count": 1}}, BULK),
+    "sf-answer-lost-collections": (SF, {"drop_answer": {"kind": "composite_upsert", "count": 1}}, {}),
+    "sf-answer-slow-poll": (SF, {"slow_answer": {"kind": "bulk_get_job", "count": 1, "seconds": 2}}, BULK),
     "sf-request-limit": (SF, "limit", {}),
     "sf-expired-session": (SF, "expire", BULK),
 }
@@ -156,7 +161,7 @@ def test_fault_then_normal_run(world, case):
     assert_invariants(world, normal, next_day)
     assert normal["status"] in ("SUCCEEDED", "PARTIAL"), f"blocked by the faulted run: {normal}"
     assert normal["failed"] == 0
-    if faulted["execution"] in world.history_text(normal["execution"]):
+    if adopted_from(world, normal["execution"]) == faulted["execution"]:
         # The faulted run left its report running and the normal run adopted it: it synced that
         # report, a complete snapshot as of the faulted run's start. The next run catches up.
         assert_salesforce_holds_exactly(world, rows)
@@ -165,6 +170,15 @@ def test_fault_then_normal_run(world, case):
         assert normal["status"] in ("SUCCEEDED", "PARTIAL")
     assert normal["rejected"] == faulted_rejects(next_day)
     assert_salesforce_holds_exactly(world, next_day)
+
+
+def adopted_from(world, execution: str) -> str:
+    """The run whose report this one adopted (StartReport's output), or ""."""
+    for event in json.loads(world.history_text(execution)):
+        details = event.get("stateExitedEventDetails") or {}
+        if details.get("name") == "StartReport":
+            return json.loads(details["output"])["request"]["adopted_from"]
+    return ""
 
 
 def faulted_rejects(rows: list[dict[str, str]]) -> int:

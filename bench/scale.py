@@ -1,0 +1,195 @@
+"""How a run's cost grows with the report (``python -m bench.scale [--sizes 10000,100000,...]``).
+
+Full syncs of each size on one local world — every Lambda in its own worker process under its
+deployed memory size (``local/aws/pool.py``) — then a 1 % incremental at the largest size. For each
+run: wall time per phase (report, payors, transform, upload, finish, from the execution history), each
+function's Max Memory Used (the largest of its REPORT lines), Salesforce API calls, state transitions
+and history events. Writes ``bench/results/scale.json``, ``docs/performance.png`` (matplotlib, a dev
+dependency) and the tables of ``docs/performance.md``. Figures are measurements, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from claimsync import layout
+from local.syncrun import aws_client, run_sync
+from local.world import LocalWorld, WorldOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs"
+DEFAULT_SIZES = (10_000, 100_000, 300_000, 1_000_000)
+PHASES = {  # phase -> (first state entered, last state exited)
+    "report": ("StartReport", "ReportStaged"),
+    "payors": ("LoadPayors", "LoadPayors"),
+    "transform": ("TransformPages", "TransformPages"),
+    "upload": ("StartUpload", "IsUploadPending"),
+    "finish": ("FinishRun", "ReleaseLock"),
+}
+
+
+def _admin(world: LocalWorld, system: str, method: str, path: str, **kw: Any) -> Any:
+    e = world.endpoints[system]
+    resp = requests.request(method, e["admin_url"] + path, verify=e["ca_cert"], timeout=600, **kw)
+    resp.raise_for_status()
+    return resp.json() if resp.content else None
+
+
+def history(world: LocalWorld, execution: str) -> list[dict[str, Any]]:
+    sfn = aws_client(world.endpoints, "stepfunctions")
+    arn = world.endpoints["aws"]["state_machine_arn"].replace(":stateMachine:", ":execution:") + ":" + execution
+    events: list[dict[str, Any]] = []
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
+    while True:
+        page = sfn.get_execution_history(**kwargs)
+        events += page["events"]
+        if not page.get("nextToken"):
+            return events
+        kwargs["nextToken"] = page["nextToken"]
+
+
+def phases(events: list[dict[str, Any]]) -> dict[str, float]:
+    entered: dict[str, float] = {}
+    exited: dict[str, float] = {}
+    for event in events:
+        name = (event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}).get("name")
+        if not name:
+            continue
+        at = event["timestamp"].timestamp()
+        if event["type"].endswith("StateEntered"):
+            entered.setdefault(name, at)
+        elif event["type"].endswith("StateExited"):
+            exited[name] = at
+    out = {}
+    for phase, (first, last) in PHASES.items():
+        if first in entered and last in exited:
+            out[phase] = round(exited[last] - entered[first], 2)
+    return out
+
+
+def measured_run(world: LocalWorld, **kwargs: Any) -> dict[str, Any]:
+    reports_before = len(world.aws.reports())
+    summary = run_sync(world.endpoints, deadline_s=3600, **kwargs)
+    memory: dict[str, int] = {}
+    for report in world.aws.reports()[reports_before:]:
+        name = report.function_name.removeprefix("claimsync-local-")
+        if report.max_memory_used_mb is not None:
+            memory[name] = max(memory.get(name, 0), report.max_memory_used_mb)
+    return {
+        "status": summary["status"],
+        "rows_in": summary.get("rows_in"),
+        "sent": summary.get("sent"),
+        "pages": summary.get("page_count"),
+        "wall_s": summary["duration_s"],
+        "phases_s": phases(history(world, summary["execution"])),
+        "max_memory_used_mb": memory,
+        "salesforce_api_calls": summary["salesforce_api_calls"],
+        "state_transitions": summary["state_transitions"],
+        "history_events": summary["history_events"],
+    }
+
+
+def chart(result: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    runs = result["full"]
+    sizes = [r["rows_in"] for r in runs]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    ax = axes[0]
+    bottom = [0.0] * len(runs)
+    for phase in PHASES:
+        values = [r["phases_s"].get(phase, 0.0) for r in runs]
+        ax.bar([str(s) for s in sizes], values, bottom=bottom, label=phase)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    ax.set_title("wall time per phase (s)")
+    ax.legend()
+    ax = axes[1]
+    for spec in layout.SYNC_FUNCTIONS:
+        ax.plot(sizes, [r["max_memory_used_mb"].get(spec.name, 0) for r in runs], marker="o", label=spec.name)
+    ax.axhline(256, color="grey", linestyle="--", linewidth=1)
+    ax.set_xscale("log")
+    ax.set_title("Max Memory Used per function (MB)")
+    ax.legend(fontsize=7)
+    ax = axes[2]
+    ax.plot(sizes, [r["salesforce_api_calls"] for r in runs], marker="o", label="Salesforce API calls")
+    ax.plot(sizes, [r["state_transitions"] for r in runs], marker="o", label="state transitions")
+    ax.plot(sizes, [r["history_events"] / 10 for r in runs], marker="o", label="history events / 10")
+    ax.set_xscale("log")
+    ax.set_title("per run")
+    ax.legend()
+    for ax in axes[1:]:
+        ax.set_xlabel("claims in the report")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+
+
+def markdown(result: dict[str, Any]) -> str:
+    functions = [spec.name for spec in layout.SYNC_FUNCTIONS]
+    lines = [
+        "| run | claims | pages | wall s | report | transform | upload | finish | SF calls | transitions | events |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for label, r in [*(("full", r) for r in result["full"]), ("1 % incremental", result["incremental"])]:
+        p = r["phases_s"]
+        lines.append(
+            f"| {label} | {r['rows_in']:,} | {r['pages']} | {r['wall_s']} | {p.get('report', '')} | "
+            f"{p.get('transform', '')} | {p.get('upload', '')} | {p.get('finish', '')} | "
+            f"{r['salesforce_api_calls']} | {r['state_transitions']} | {r['history_events']} |"
+        )
+    lines += ["", "Max Memory Used (MB) per function:", "", "| run | " + " | ".join(functions) + " |",
+              "|---|" + "---|" * len(functions)]  # fmt: skip
+    for label, r in [*((f"{r['rows_in']:,}", r) for r in result["full"]), ("1 % incr.", result["incremental"])]:
+        lines.append(f"| {label} | " + " | ".join(str(r["max_memory_used_mb"].get(f, "")) for f in functions) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/performance.*")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",")]
+    result: dict[str, Any] = {"full": []}
+    with tempfile.TemporaryDirectory(prefix="claimsync-scale-") as tmp:
+        world = LocalWorld(WorldOptions(state_dir=Path(tmp), claims=0))
+        world.start()
+        try:
+            for size in sizes:
+                _admin(world, "salesforce", "POST", "/reset")
+                _admin(world, "collaboratemd", "POST", "/generate", json={"claims": size, "seed": 7})
+                started = time.monotonic()
+                run = measured_run(world, full=True)
+                run["total_s"] = round(time.monotonic() - started, 1)
+                print(json.dumps({"size": size, **run}), flush=True)
+                result["full"].append(run)
+            _admin(world, "collaboratemd", "POST", "/mutate", json={"share": 0.01, "seed": 3})
+            result["incremental"] = measured_run(world)
+            print(json.dumps({"incremental": result["incremental"]}), flush=True)
+        finally:
+            world.stop()
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "scale.json").write_text(json.dumps(result, indent=2) + "\n")
+    if not args.no_docs:
+        chart(result, DOCS / "performance.png")
+        text = (DOCS / "performance.md").read_text() if (DOCS / "performance.md").exists() else ""
+        begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
+        table = f"{begin}\n{markdown(result)}\n{end}"
+        text = text.split(begin)[0] + table + text.split(end)[1] if begin in text else text + "\n" + table + "\n"
+        (DOCS / "performance.md").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
