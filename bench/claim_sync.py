@@ -140,6 +140,16 @@ def main(argv: list[str] | None = None) -> int:
         world = LocalWorld(WorldOptions(state_dir=Path(tmp), claims=0))
         endpoints = world.start()
         result["local_up_s"] = round(time.monotonic() - started, 2)
+        # The bytes uploaded are read from the handlers' Salesforce gateway in this process, so the
+        # handlers run here (the local world runs them in worker processes, which report their
+        # memory and duration in REPORT lines instead: local/aws/README.md).
+        for spec in layout.SYNC_FUNCTIONS:
+            world.aws.register_function(
+                FUNCTION_PREFIX + spec.name,
+                _handler(spec.handler),
+                timeout_s=spec.timeout_s,
+                memory_mb=spec.memory_mb,
+            )
         try:
             rows = generate_rows(GeneratorSettings(claims=args.claims, seed=1))
             _admin(endpoints, "collaboratemd", "PUT", "/rows", json=rows)
@@ -166,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
             ca = endpoints["salesforce"]["ca_cert"]
             changed_again, _ = mutate_rows(changed_rows, share=0.01, seed=6)
             _admin(endpoints, "collaboratemd", "PUT", "/rows", json=changed_again)
-            apply_settings(local_settings(ca, collections_max_rows=0))
+            apply_settings(world.aws, local_settings(ca, collections_max_rows=0))
             via_bulk = _measured_run(world)
-            apply_settings(local_settings(ca))
+            apply_settings(world.aws, local_settings(ca))
             result["incremental_1pct_via_bulk"] = _pick(via_bulk)
 
             result["lambda_peak_python_heap_mb"] = memory_per_function(world)

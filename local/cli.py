@@ -154,6 +154,7 @@ def _local_overrides(env: dict[str, str]) -> dict[str, Any]:
 
 def _cmd_local_up(args: argparse.Namespace) -> int:
     from claimsync.config import ConfigError
+    from local.aws import print_lambda_logs
     from local.syncworld import local_settings
     from local.world import LocalWorld, WorldOptions, state_dir_from
 
@@ -162,6 +163,7 @@ def _cmd_local_up(args: argparse.Namespace) -> int:
         local_settings("", **overrides)  # validate before anything starts
     except (ConfigError, TypeError) as exc:
         raise CliError(ExitCode.USAGE, f"local world settings: {exc}") from None
+    print_lambda_logs(sys.stderr)  # Lambda log and REPORT lines; stdout keeps the endpoints line
     state_dir = state_dir_from(args.state_dir)
     world = LocalWorld(
         WorldOptions(

@@ -1,6 +1,7 @@
 """Deploy the claim sync into the local AWS (moto): the same resources the CDK stack declares,
 created from the same definitions (``claimsync.layout``): table keys, bucket, secrets, one Lambda per
-``SYNC_FUNCTIONS`` entry dispatched in-process to its real handler, and the state machine from
+``SYNC_FUNCTIONS`` entry running its real handler in worker processes under the entry's memory size
+and timeout (``local/aws/pool.py``), with the settings as its environment, and the state machine from
 ``statemachine/claim_sync.asl.json`` with the same placeholders filled in.
 """
 
@@ -41,13 +42,25 @@ def local_settings(ca_bundle: str, **overrides: Any) -> SyncSettings:
     return settings
 
 
-def apply_settings(settings: SyncSettings) -> None:
-    """Point the in-process handlers at ``settings`` (their caches are cleared: a new cold start)."""
+def apply_settings(aws: LocalAws, settings: SyncSettings) -> None:
+    """Give every claim-sync function ``settings`` as its environment; their warm workers are ended,
+    so the next invocations are cold starts that read them (as after UpdateFunctionConfiguration).
+
+    The settings also go into this process's environment, with the handlers' caches cleared, for a
+    caller that runs a handler in this process (``bench/claim_sync.py``).
+    """
+    env = settings_to_env(settings)
+    for spec in layout.SYNC_FUNCTIONS:
+        aws.update_function_environment(FUNCTION_PREFIX + spec.name, env)
+    _settings_in_process(env)
+
+
+def _settings_in_process(env: dict[str, str]) -> None:
     from aws_lambda_powertools.utilities import parameters
 
     from handlers import _edge
 
-    os.environ.update(settings_to_env(settings))
+    os.environ.update(env)
     for cached in (
         _edge.settings,
         _edge.mapping,
@@ -66,8 +79,7 @@ def _handler(path: str) -> Any:
 
 
 def deploy_claim_sync(aws: LocalAws, endpoints: dict[str, Any], settings: SyncSettings) -> dict[str, Any]:
-    os.environ.update(aws.handler_environment())
-    apply_settings(settings)
+    os.environ.update(aws.handler_environment())  # for handlers run in this process (see apply_settings)
 
     s3 = aws.client("s3")
     s3.create_bucket(Bucket=settings.bucket)
@@ -112,10 +124,12 @@ def deploy_claim_sync(aws: LocalAws, endpoints: dict[str, Any], settings: SyncSe
     for spec in layout.SYNC_FUNCTIONS:
         substitutions[spec.placeholder] = aws.register_function(
             FUNCTION_PREFIX + spec.name,
-            _handler(spec.handler),
+            spec.handler,
             timeout_s=spec.timeout_s,
             memory_mb=spec.memory_mb,
+            environment=settings_to_env(settings),
         )
+    _settings_in_process(settings_to_env(settings))
     sfn = aws.client("stepfunctions")
     arn = sfn.create_state_machine(
         name=STATE_MACHINE_NAME,

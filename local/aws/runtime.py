@@ -5,9 +5,11 @@ switches on moto's Step Functions interpreter (`execute_state_machine`) and its 
 backend, and installs three narrow, reversible patches on moto 5.2.5:
 
 * `LambdaSimpleBackend.invoke` -- a function registered with `LocalAws.register_function` runs its
-  Python handler here, in this process. This one seam serves `arn:aws:states:::lambda:invoke` tasks,
-  plain function-ARN tasks and direct `lambda.invoke` calls from any boto3 client (the interpreter
-  itself calls Lambda over HTTP through the server). Unregistered functions keep moto's behaviour.
+  Python handler: in a pool of worker processes under the function's memory size and timeout, as
+  Lambda runs it (`local/aws/pool.py`), or -- for a handler given as a Python callable, which tests
+  use -- in this process. This one seam serves `arn:aws:states:::lambda:invoke` tasks, plain
+  function-ARN tasks and direct `lambda.invoke` calls from any boto3 client (the interpreter itself
+  calls Lambda over HTTP through the server). Unregistered functions keep moto's behaviour.
 * `RetrierDecl` (module attribute `time`) -- the pause between Retry attempts is scaled down.
 * `WaitFunction._wait_interval` -- every Wait state (Seconds, SecondsPath, Timestamp, TimestampPath)
   is scaled down.
@@ -33,14 +35,18 @@ import time
 import traceback
 import uuid
 import zipfile
+from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any, TextIO, cast
 
 import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
+
+from local.aws.lambda_worker import LambdaContext, error_body
+from local.aws.pool import FunctionConfig, FunctionPool, Outcome, Report
 
 Handler = Callable[[dict[str, Any], Any], Any]
 """A Lambda handler: `(event, context) -> JSON-serialisable result`."""
@@ -56,6 +62,11 @@ _MOTO_CONFIG: dict[str, dict[str, bool]] = {
     "lambda": {"use_docker": False},
 }
 _RUNNING_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
+DEFAULT_POOL_SIZE = 2  # worker processes per function: see local/aws/README.md, "Execution environments"
+LAMBDA_LOGGER = "local.aws.lambda"
+"""Every line a function writes (its stdout and stderr) and every REPORT line, prefixed with the
+function's name, is logged at INFO on this logger. `claimsync local up` prints it on stderr."""
+_REPORTS_KEPT = 10_000
 _ACTIVE_LOCK = threading.Lock()
 _active: LocalAws | None = None
 
@@ -66,30 +77,14 @@ _active: LocalAws | None = None
 
 
 @dataclass(frozen=True)
-class LambdaContext:
-    """The subset of the Lambda context object handlers (and Powertools) use."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_s: int
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    function_version: str = "$LATEST"
-    log_group_name: str = ""
-    log_stream_name: str = "local"
-    _deadline: float = field(default=0.0, repr=False)
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.monotonic()) * 1000))
-
-
-@dataclass(frozen=True)
 class _Function:
-    name: str
-    arn: str
-    handler: Handler
-    timeout_s: int
-    memory_mb: int
+    config: FunctionConfig
+    handler: Handler | None  # a callable runs in this process; None: in the function's worker pool
+    pool: FunctionPool | None
+
+    @property
+    def name(self) -> str:
+        return self.config.name
 
 
 @dataclass(frozen=True)
@@ -142,10 +137,7 @@ def _function_name(name_or_arn: str) -> str:
 
 
 def _error_payload(error_type: str, message: str, stack: list[str] | None = None) -> bytes:
-    body: dict[str, Any] = {"errorType": error_type, "errorMessage": message}
-    if stack is not None:
-        body["stackTrace"] = stack
-    return json.dumps(body).encode()
+    return error_body(error_type, message, stack).encode()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -159,13 +151,18 @@ class LocalAws:
     region: str = REGION
     account_id: str = ACCOUNT_ID
 
-    def __init__(self, *, endpoint_url: str, time_scale: float, max_sleep_s: float) -> None:
+    def __init__(
+        self, *, endpoint_url: str, time_scale: float, max_sleep_s: float, pool_size: int = DEFAULT_POOL_SIZE
+    ) -> None:
         self.endpoint_url = endpoint_url
         self.time_scale = time_scale
         self.max_sleep_s = max_sleep_s
+        self.pool_size = pool_size
         self._functions: dict[str, _Function] = {}
         self._invocations: dict[str, int] = {}
         self._sleeps: list[SleepRecord] = []
+        self._reports: deque[Report] = deque(maxlen=_REPORTS_KEPT)
+        self._lambda_log = logging.getLogger(LAMBDA_LOGGER)
         self._lock = threading.Lock()
         self._undo: list[Callable[[], None]] = []
         self._server: _Server | None = None
@@ -201,32 +198,96 @@ class LocalAws:
         }
 
     def register_function(
-        self, name: str, handler: Handler, *, timeout_s: int = 60, memory_mb: int = 512
+        self,
+        name: str,
+        handler: Handler | str,
+        *,
+        timeout_s: int = 60,
+        memory_mb: int = 512,
+        environment: dict[str, str] | None = None,
     ) -> str:
-        """Create Lambda function `name` in moto and run its invocations with `handler`, in-process.
+        """Create Lambda function `name` in moto and run its invocations with `handler`.
 
-        Returns the function ARN (use it in the ASL). Re-registering a name replaces the handler.
+        `handler` as a dotted path (`"handlers.check_report.handler"`) runs as Lambda runs it: in
+        worker processes (up to `pool_size`, reused while warm) under `memory_mb` and `timeout_s`,
+        with `environment` (the function's environment variables) on top of this process's
+        environment and `handler_environment()`. A callable runs in this process, in a thread, with
+        the timeout but no memory limit -- for tests that need to share state with their handler.
+
+        Returns the function ARN (use it in the ASL). Re-registering a name replaces the handler and
+        ends the function's warm workers.
         """
+        variables = dict(environment or {})
         lam = self.client("lambda")
         existing = None
         with contextlib.suppress(lam.exceptions.ResourceNotFoundException):
             existing = lam.get_function(FunctionName=name)["Configuration"]["FunctionArn"]
+        settings: dict[str, Any] = {"Timeout": timeout_s, "MemorySize": memory_mb}
+        if variables:
+            settings["Environment"] = {"Variables": variables}
         if existing is None:
             arn: str = lam.create_function(
                 FunctionName=name,
                 Runtime="python3.12",
                 Role=self._lambda_role_arn(),
-                Handler="index.handler",
+                Handler=handler if isinstance(handler, str) else "index.handler",
                 Code={"ZipFile": _placeholder_zip()},
-                Timeout=timeout_s,
-                MemorySize=memory_mb,
+                **settings,
             )["FunctionArn"]
         else:
             arn = existing
+            lam.update_function_configuration(FunctionName=name, **settings)
+        config = FunctionConfig(
+            name=name,
+            arn=arn,
+            handler=handler if isinstance(handler, str) else "",
+            memory_mb=memory_mb,
+            timeout_s=timeout_s,
+            environment=variables,
+        )
+        if isinstance(handler, str):
+            pool = FunctionPool(
+                config, self.pool_size, lambda: self._worker_environment(name), self._log_line
+            )
+            function = _Function(config, None, pool)
+        else:
+            function = _Function(config, handler, None)
         with self._lock:
-            self._functions[name] = _Function(name, arn, handler, timeout_s, memory_mb)
+            replaced = self._functions.get(name)
+            self._functions[name] = function
             self._invocations.setdefault(name, 0)
+        if replaced is not None and replaced.pool is not None:
+            replaced.pool.stop()
         return arn
+
+    def update_function_environment(self, name: str, environment: dict[str, str]) -> None:
+        """Replace function `name`'s environment variables, as UpdateFunctionConfiguration does: its
+        warm workers are ended, and the next invocations start new ones with the new environment.
+        The same variables again change nothing: the warm workers stay."""
+        function = self._lookup(name)
+        if function is None:
+            raise KeyError(f"no function {name!r} is registered")
+        if function.config.environment == environment:
+            return
+        config = replace(function.config, environment=dict(environment))
+        self.client("lambda").update_function_configuration(
+            FunctionName=name, Environment={"Variables": config.environment}
+        )
+        with self._lock:
+            self._functions[name] = replace(function, config=config)
+        if function.pool is not None:
+            function.pool.reconfigure(config)
+
+    def reports(self) -> list[Report]:
+        """The REPORT of every invocation since start (the last 10,000), oldest first."""
+        with self._lock:
+            return list(self._reports)
+
+    def workers(self) -> dict[str, list[int]]:
+        """Process ids of each pooled function's live workers (its warm or busy execution environments)."""
+        with self._lock:
+            pools = {name: f.pool for name, f in self._functions.items() if f.pool is not None}
+        return {name: pool.pids() for name, pool in pools.items()}
 
     def invocations(self) -> dict[str, int]:
         """How many times each registered function has been invoked (retries included)."""
@@ -250,6 +311,10 @@ class LocalAws:
         try:
             self._stop_running_executions()
         finally:
+            with self._lock:
+                pools = [f.pool for f in self._functions.values() if f.pool is not None]
+            for pool in pools:
+                pool.stop()
             if self._server is not None:
                 self._server.stop()
             from moto.moto_api._internal.models import moto_api_backend
@@ -295,6 +360,27 @@ class LocalAws:
         with self._lock:
             return self._functions.get(_function_name(function_name))
 
+    def _worker_environment(self, name: str) -> dict[str, str]:
+        """A new worker's environment: this process's, the endpoint and dummy credentials, Lambda's
+        reserved variables, then the function's own (current) environment variables."""
+        function = self._lookup(name)
+        config = function.config if function is not None else None
+        reserved = {}
+        if config is not None:
+            reserved = {
+                "AWS_LAMBDA_FUNCTION_NAME": config.name,
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(config.memory_mb),
+                "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{config.name}",
+                "AWS_LAMBDA_LOG_STREAM_NAME": "local",
+                "_HANDLER": config.handler,
+            }
+        variables = config.environment if config is not None else {}
+        return {**os.environ, **self.handler_environment(), **reserved, **variables}
+
+    def _log_line(self, function_name: str, line: str) -> None:
+        self._lambda_log.info("%s %s", function_name, line)
+
     def _invoke(self, fn: _Function, body: Any, headers: Any, response_headers: dict[str, str]) -> bytes:
         """Run `fn` like the Lambda service would, answering in the service's wire format."""
         invocation_type = (headers or {}).get("X-Amz-Invocation-Type", "RequestResponse")
@@ -309,30 +395,46 @@ class LocalAws:
         with self._lock:
             self._invocations[fn.name] = self._invocations.get(fn.name, 0) + 1
         if invocation_type == "Event":
-            threading.Thread(target=self._run_handler, args=(fn, event), daemon=True).start()
+            threading.Thread(target=self._run, args=(fn, event), daemon=True).start()
             return b""
-        payload, failed = self._run_handler(fn, event)
-        if failed:
+        outcome = self._run(fn, event)
+        if outcome.failed:
             response_headers["x-amz-function-error"] = "Unhandled"
-        return payload
+        return outcome.payload
 
-    def _run_handler(self, fn: _Function, event: Any) -> tuple[bytes, bool]:
-        """Run the handler in its own thread so a handler that overruns its timeout cannot hang the
-        caller; the overrunning thread is abandoned (Lambda would freeze it) and reported as
-        `Sandbox.Timedout`."""
+    def _run(self, fn: _Function, event: Any) -> Outcome:
+        """One invocation, in the function's worker pool or in-process; its REPORT line is logged."""
+        request_id = str(uuid.uuid4())
+        if fn.pool is not None:
+            outcome = fn.pool.invoke(request_id, json.dumps(event))
+        else:
+            outcome = self._run_in_process(fn, event, request_id)
+        with self._lock:
+            self._reports.append(outcome.report)
+        self._lambda_log.info("%s", outcome.report.line())
+        return outcome
+
+    def _run_in_process(self, fn: _Function, event: Any, request_id: str) -> Outcome:
+        """Run a callable handler in its own thread so a handler that overruns its timeout cannot hang
+        the caller; the overrunning thread is abandoned (it cannot be killed) and reported as
+        `Sandbox.Timedout`. No memory limit or peak: the handler shares this process."""
+        c = fn.config
+        assert fn.handler is not None
+        handler = fn.handler
         context = LambdaContext(
-            function_name=fn.name,
-            invoked_function_arn=fn.arn,
-            memory_limit_in_mb=fn.memory_mb,
-            timeout_s=fn.timeout_s,
-            log_group_name=f"/aws/lambda/{fn.name}",
-            _deadline=time.monotonic() + fn.timeout_s,
+            function_name=c.name,
+            invoked_function_arn=c.arn,
+            memory_limit_in_mb=c.memory_mb,
+            timeout_s=c.timeout_s,
+            aws_request_id=request_id,
+            log_group_name=f"/aws/lambda/{c.name}",
+            _deadline=time.monotonic() + c.timeout_s,
         )
         outcome: list[tuple[bytes, bool]] = []
 
         def run() -> None:
             try:
-                result = fn.handler(event, context)
+                result = handler(event, context)
             except Exception as exc:
                 stack = traceback.format_exception(exc)
                 outcome.append((_error_payload(type(exc).__name__, str(exc), stack), True))
@@ -343,15 +445,17 @@ class LocalAws:
                 message = f"Unable to marshal response: {exc}"
                 outcome.append((_error_payload("Runtime.MarshalError", message), True))
 
-        worker = threading.Thread(target=run, name=f"lambda-{fn.name}", daemon=True)
+        started = time.monotonic()
+        worker = threading.Thread(target=run, name=f"lambda-{c.name}", daemon=True)
         worker.start()
-        worker.join(fn.timeout_s)
+        worker.join(c.timeout_s)
+        duration_ms = (time.monotonic() - started) * 1000
         if not outcome:
-            message = (
-                f"RequestId: {context.aws_request_id} Error: Task timed out after {fn.timeout_s}.00 seconds"
-            )
-            return _error_payload("Sandbox.Timedout", message), True
-        return outcome[0]
+            message = f"RequestId: {request_id} Error: Task timed out after {c.timeout_s:.2f} seconds"
+            report = Report(c.name, request_id, duration_ms, c.memory_mb, None, status="timeout")
+            return Outcome(_error_payload("Sandbox.Timedout", message), True, report)
+        payload, failed = outcome[0]
+        return Outcome(payload, failed, Report(c.name, request_id, duration_ms, c.memory_mb, None))
 
     # -- start/stop helpers -------------------------------------------------------------------------
 
@@ -557,6 +661,7 @@ def start_local_aws(
     access_log: bool = False,
     interpreter_log: bool = False,
     fidelity_fixes: bool = True,
+    pool_size: int = DEFAULT_POOL_SIZE,
 ) -> LocalAws:
     """Start moto in server mode on 127.0.0.1:`port` (0 = any free port) inside this process.
 
@@ -566,13 +671,16 @@ def start_local_aws(
     handles -- once per enclosing component, with state data in it; off, only CRITICAL gets through
     (the execution history still carries every error and cause). `fidelity_fixes` corrects moto's
     context-object timestamps and Choice timestamp parsing to AWS behaviour (see README.md); turn it
-    off only to observe raw moto.
+    off only to observe raw moto. `pool_size` is the most worker processes (execution environments)
+    each function registered by dotted path runs at once.
     """
     global _active
     with _ACTIVE_LOCK:
         if _active is not None:
             raise RuntimeError("a LocalAws is already running in this process; stop() it first")
-        runtime = LocalAws(endpoint_url="", time_scale=time_scale, max_sleep_s=max_sleep_s)
+        runtime = LocalAws(
+            endpoint_url="", time_scale=time_scale, max_sleep_s=max_sleep_s, pool_size=pool_size
+        )
         _active = runtime
     try:
         runtime._install_patches()
@@ -585,6 +693,17 @@ def start_local_aws(
         runtime.stop()
         raise
     return runtime
+
+
+def print_lambda_logs(stream: TextIO) -> None:
+    """Write every function's log lines and REPORT lines (the `LAMBDA_LOGGER` records, each prefixed
+    with the function's name) to `stream`, as they happen. `claimsync local up` uses stderr."""
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    lambda_log = logging.getLogger(LAMBDA_LOGGER)
+    lambda_log.addHandler(handler)
+    lambda_log.setLevel(logging.INFO)
+    lambda_log.propagate = False
 
 
 # --------------------------------------------------------------------------------------------------

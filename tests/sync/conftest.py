@@ -15,6 +15,7 @@ import pytest
 import requests
 
 from claimsync import layout
+from local.aws import LocalAws
 from local.collaboratemd_emulator.generator import GeneratorSettings, generate_rows
 from local.syncrun import aws_client, run_sync, salesforce_counters
 from local.syncworld import apply_settings, local_settings
@@ -30,6 +31,7 @@ CLAIM_SOQL = (
 @dataclass
 class World:
     endpoints: dict[str, Any]
+    aws: LocalAws
     logs: list[str] = field(default_factory=list)
 
     # -- emulator admin ------------------------------------------------------------------------------
@@ -106,7 +108,8 @@ class World:
 
     def configure(self, **overrides: Any) -> None:
         apply_settings(
-            local_settings(self.endpoints["salesforce"]["ca_cert"], **{**TEST_DEFAULTS, **overrides})
+            self.aws,
+            local_settings(self.endpoints["salesforce"]["ca_cert"], **{**TEST_DEFAULTS, **overrides}),
         )
 
 
@@ -145,7 +148,7 @@ def _world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world = LocalWorld(WorldOptions(state_dir=state, claims=0, sync_overrides=TEST_DEFAULTS))
     endpoints = world.start()
     try:
-        yield World(endpoints)
+        yield World(endpoints, world.aws)
     finally:
         world.stop()
 

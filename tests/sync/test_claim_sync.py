@@ -12,12 +12,16 @@ import time
 
 import pytest
 
+from claimsync import layout
 from local.collaboratemd_emulator.generator import GeneratorSettings, generate_report, mutate_rows
 from local.syncrun import follow, run_summary, salesforce_counters, start_sync
+from local.syncworld import FUNCTION_PREFIX
 from local.world import salesforce_gateway
 from tests.sync.conftest import assert_invariants, clean_rows
 
 pytestmark = pytest.mark.workflow
+
+SALESFORCE_FUNCTIONS = {FUNCTION_PREFIX + spec.name for spec in layout.SYNC_FUNCTIONS if spec.salesforce}
 
 
 def sf_writes(counters: dict) -> int:
@@ -333,13 +337,18 @@ def test_request_limit_exceeded_fails_the_run_after_retries(world):
 def test_an_expired_session_is_renewed_once_mid_run(world):
     rows = clean_rows(30)
     world.set_rows(rows)
-    world.sync()  # warms the handlers: they keep their Salesforce session
+    world.sync()  # warms the handlers: each function's execution environment keeps its own session
     world.set_rows(mutate_rows(rows, 0.5, 1)[0])
     world.sf("POST", "/expire-tokens")
     before = salesforce_counters(world.endpoints)
+    invocations_before = len(world.aws.reports())
     summary = world.sync()
     assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 15
-    assert salesforce_counters(world.endpoints)["logins"] - before["logins"] == 1
+    # Each warm environment that talks to Salesforce renews its own session, once (as on Lambda,
+    # where functions never share an execution environment).
+    renewing = {r.function_name for r in world.aws.reports()[invocations_before:]} & SALESFORCE_FUNCTIONS
+    assert renewing
+    assert salesforce_counters(world.endpoints)["logins"] - before["logins"] == len(renewing)
 
 
 def test_salesforce_503_is_retried(world):
