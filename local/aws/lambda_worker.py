@@ -8,8 +8,8 @@ process's end of a socket pair (run as a script, so the worker imports nothing o
    "timeout_s", "sys_path", "parent_pid", "token"}``; the worker imports the handler module (the cold
    start) and answers ``{"ready": true}`` or ``{"ready": false, "errorType", "errorMessage"}``.
 2. parent -> worker: ``{"request_id", "payload"}`` (the JSON event, as text), one at a time; the
-   worker resets its peak-memory counter, runs the handler and answers ``{"ok": true, "payload"}`` or
-   ``{"ok": false, "payload"}`` (the ``{"errorType", "errorMessage", "stackTrace"}`` JSON).
+   worker runs the handler and answers ``{"ok": true, "payload"}`` or ``{"ok": false, "payload"}``
+   (the ``{"errorType", "errorMessage", "stackTrace"}`` JSON).
 
 stdout and stderr are the function's log stream (the parent relays them, as Lambda sends them to
 CloudWatch Logs). After each invocation the worker flushes both and writes a marker line carrying the
@@ -63,15 +63,6 @@ def error_body(error_type: str, message: str, stack: list[str] | None = None) ->
     if stack is not None:
         body["stackTrace"] = stack
     return json.dumps(body)
-
-
-def reset_peak_memory() -> None:
-    """Restart this process's VmHWM (peak resident set) at its current size; Linux only."""
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-    except OSError:
-        pass  # the peak then runs from the start of the process
 
 
 class _RequestIdFilter(logging.Filter):
@@ -183,7 +174,6 @@ def main(argv: list[str]) -> int:
         except EOFError:
             return 0
         _REQUEST_ID.request_id = request["request_id"]
-        reset_peak_memory()
         outcome = _invoke(handler, init, request)
         sys.stdout.flush()
         sys.stderr.flush()

@@ -11,8 +11,8 @@ on this machine:
   than being throttled).
 * ``Worker.invoke`` enforces the function's **timeout** (real seconds) and **memory size**. While
   the handler runs, the parent reads the worker's peak resident set (``VmHWM`` in
-  ``/proc/<pid>/status``) every ``WATCH_INTERVAL_S``; the worker resets that peak before each
-  invocation (``/proc/self/clear_refs``). Over the memory size, the worker is killed and the
+  ``/proc/<pid>/status``) every ``WATCH_INTERVAL_S``, having reset that peak before sending the
+  invocation (``/proc/<pid>/clear_refs``). Over the memory size, the worker is killed and the
   invocation fails with ``Runtime.OutOfMemory``; over the timeout, with ``Sandbox.Timedout``. A
   spike that came and went between two reads is still in the peak read after the handler returns:
   that invocation fails the same way, as Lambda would have killed it.
@@ -145,6 +145,15 @@ def peak_kb(pid: int) -> int:
     return 0
 
 
+def reset_peak(pid: int) -> None:
+    """Restart the process's VmHWM at its current resident set (Linux: ``/proc/<pid>/clear_refs``)."""
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as clear_refs:
+            clear_refs.write("5")
+    except OSError:
+        pass  # the peak then runs from the start of the worker
+
+
 def _mb(kb: int) -> int:
     return math.ceil(kb / _KB)
 
@@ -185,6 +194,9 @@ class Worker:
                 env=env,
                 start_new_session=True,  # Ctrl-C on `local up` stops the world, which stops its workers
             )
+        except BaseException:
+            parent_end.close()
+            raise
         finally:
             child_end.close()
         self._conn = Connection(os.dup(parent_end.fileno()))
@@ -212,14 +224,14 @@ class Worker:
             "parent_pid": os.getpid(),
             "token": self._token,
         }
-        self._conn.send_bytes(json.dumps(init).encode())
-        # Lambda gives the init phase 10 s, then retries it inside the invocation's own timeout.
-        if not self._conn.poll(INIT_TIMEOUT_S + c.timeout_s):
-            self.close()
-            raise StartFailure(error_body("Sandbox.Timedout", "Init timed out"), "Sandbox.Timedout")
         try:
+            self._conn.send_bytes(json.dumps(init).encode())
+            # Lambda gives the init phase 10 s, then retries it inside the invocation's own timeout.
+            if not self._conn.poll(INIT_TIMEOUT_S + c.timeout_s):
+                self.close()
+                raise StartFailure(error_body("Sandbox.Timedout", "Init timed out"), "Sandbox.Timedout")
             answer = json.loads(self._conn.recv_bytes())
-        except EOFError:
+        except (EOFError, OSError):
             self.close()
             message = f"Error: Runtime exited with error: {_exit_description(self.process.poll())}"
             raise StartFailure(error_body("Runtime.ExitError", message), "Runtime.ExitError") from None
@@ -246,8 +258,14 @@ class Worker:
         limit_kb = c.memory_mb * _KB
         init_ms, self.init_duration_ms = self.init_duration_ms, None  # reported once, by the first call
         self._flushed.clear()
+        # Reset here, not in the worker: a read before the worker got to it would carry the last
+        # invocation's peak into this one.
+        reset_peak(self.pid)
         started = time.monotonic()
-        self._conn.send_bytes(json.dumps({"request_id": request_id, "payload": payload}).encode())
+        try:
+            self._conn.send_bytes(json.dumps({"request_id": request_id, "payload": payload}).encode())
+        except OSError:  # the worker died while idle
+            return self._fail_runtime(request_id, started, 0, init_ms, "Runtime.ExitError")
         deadline = started + c.timeout_s
         peak = 0
         answer: dict[str, Any] | None = None
@@ -387,8 +405,12 @@ class FunctionPool:
                         error_body("Lambda.ServiceException", "the local AWS is stopping"),
                         "Lambda.ServiceException",
                     )
-                if self._idle:
-                    return self._idle.pop()  # the most recently used: warmest, as Lambda prefers
+                while self._idle:
+                    idle = self._idle.pop()  # the most recently used: warmest, as Lambda prefers
+                    if idle.process.poll() is None:
+                        return idle
+                    self._all.discard(idle)  # ended while idle (killed from outside): replace it
+                    idle.close()
                 if len(self._all) + self._starting < self.size:
                     self._starting += 1
                     generation, config = self._generation, self.config

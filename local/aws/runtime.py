@@ -62,7 +62,9 @@ _MOTO_CONFIG: dict[str, dict[str, bool]] = {
     "lambda": {"use_docker": False},
 }
 _RUNNING_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
-DEFAULT_POOL_SIZE = 2  # worker processes per function: see local/aws/README.md, "Execution environments"
+# Worker processes per function: one per core lets the Map over pages use every core (measured in
+# local/aws/README.md, "Pool size"); only a concurrently invoked function ever grows past one.
+DEFAULT_POOL_SIZE = os.cpu_count() or 2
 LAMBDA_LOGGER = "local.aws.lambda"
 """Every line a function writes (its stdout and stderr) and every REPORT line, prefixed with the
 function's name, is logged at INFO on this logger. `claimsync local up` prints it on stderr."""

@@ -19,12 +19,20 @@ import sys
 import textwrap
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from local.aws import LAMBDA_LOGGER, LocalAws, Report, execution_summary, wait_for_execution
+from local.aws import (
+    LAMBDA_LOGGER,
+    LocalAws,
+    Report,
+    execution_summary,
+    start_local_aws,
+    wait_for_execution,
+)
 
 pytestmark = pytest.mark.workflow
 
@@ -33,6 +41,16 @@ HANDLERS = "tests.workflow.limits_handlers"
 REPO = Path(__file__).resolve().parents[2]
 DEADLINE_S = 60.0
 REQUEST_ID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+
+
+@pytest.fixture(scope="module")
+def local_aws() -> Iterator[LocalAws]:
+    """This module's local AWS, with two workers per function whatever the machine's cores."""
+    aws = start_local_aws(pool_size=2)
+    try:
+        yield aws
+    finally:
+        aws.stop()
 
 
 def register(aws: LocalAws, handler: str, **config: Any) -> str:
