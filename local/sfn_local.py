@@ -2,7 +2,7 @@
 interpreter.
 
 Everything else stays on the local world: moto keeps serving S3, DynamoDB, Secrets Manager and
-Lambda (whose invocations it dispatches to the real handlers in this process), and the emulators
+Lambda (whose invocations run the real handlers in its worker processes), and the emulators
 keep serving Salesforce and CollaborateMD. Step Functions Local only runs the ASL. It reaches moto
 through its own settings, fixed when its container starts::
 

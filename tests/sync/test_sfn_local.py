@@ -68,7 +68,7 @@ def _world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     endpoints = world.start()
     try:
         use_sfn_local(endpoints, config)
-        yield SfnLocalWorld(endpoints)
+        yield SfnLocalWorld(endpoints, world.aws)
     finally:
         world.stop()
 
