@@ -68,7 +68,7 @@ DEFAULT_POOL_SIZE = os.cpu_count() or 2
 LAMBDA_LOGGER = "local.aws.lambda"
 """Every line a function writes (its stdout and stderr) and every REPORT line, prefixed with the
 function's name, is logged at INFO on this logger. `claimsync local up` prints it on stderr."""
-_REPORTS_KEPT = 10_000
+_REPORTS_KEPT = 100_000
 _ACTIVE_LOCK = threading.Lock()
 _active: LocalAws | None = None
 
@@ -281,7 +281,7 @@ class LocalAws:
             function.pool.reconfigure(config)
 
     def reports(self) -> list[Report]:
-        """The REPORT of every invocation since start (the last 10,000), oldest first."""
+        """The REPORT of every invocation since start (the last 100,000), oldest first."""
         with self._lock:
             return list(self._reports)
 
