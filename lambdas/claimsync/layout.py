@@ -163,6 +163,17 @@ SYNC_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("FinishRun", "handlers.finish_run.handler", memory_mb=512, timeout_s=300, staging=True),
 )
 
+# Functions outside the state machine (no ASL placeholder): AbnormalEnd runs on the state machine's
+# "Step Functions Execution Status Change" events (EventBridge rule; the local world delivers them
+# itself) for the statuses below. It may wait for an upload Lambda still running when the execution
+# ended (StartUpload/CheckUpload: 600 s), so its timeout is Lambda's maximum.
+ABNORMAL_END_FUNCTION = FunctionSpec(
+    "AbnormalEnd", "handlers.abnormal_end.handler", memory_mb=256, timeout_s=900, salesforce=True
+)
+EVENT_FUNCTIONS: tuple[FunctionSpec, ...] = (ABNORMAL_END_FUNCTION,)
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"  # EventBridge detail-type
+ABNORMAL_END_STATUSES: tuple[str, ...] = ("ABORTED", "TIMED_OUT", "FAILED")
+
 # Placeholders in the ASL other than function ARNs.
 TABLE_PLACEHOLDER = "SyncTableName"
 
