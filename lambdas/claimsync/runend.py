@@ -146,7 +146,8 @@ def last_activity(events: Iterable[Mapping[str, Any]]) -> LastActivity:
         for _ in range(len(by_id)):  # bounded: a malformed history cannot loop
             if cursor is None or wanted(str(cursor["type"])):
                 return cursor
-            cursor = by_id.get(int(cursor.get("previousEventId") or 0))
+            previous = int(cursor.get("previousEventId") or 0)
+            cursor = by_id.get(previous) if previous != int(cursor["id"]) else None
         return None
 
     running: dict[int, float] = {}  # scheduled event id -> when its attempt started
@@ -173,6 +174,20 @@ def last_activity(events: Iterable[Mapping[str, Any]]) -> LastActivity:
     entered_ids = [i for i, e in by_id.items() if str(e["type"]).endswith("StateEntered")]
     last_state = str(by_id[max(entered_ids)]["stateEnteredEventDetails"]["name"]) if entered_ids else ""
     return LastActivity(last_state, until)
+
+
+def upload_wait(activity: LastActivity, now: float, remaining_s: float) -> float:
+    """Seconds to wait until no upload Lambda of the run can still create or close a Bulk job.
+
+    Raises ``UploadStillRunning`` when that is past this invocation's remaining time (less what
+    settling needs): the invocation fails and Lambda's asynchronous retry brings the event back.
+    """
+    if activity.upload_running_until is None:
+        return 0.0
+    wait = max(0.0, activity.upload_running_until - now)
+    if wait > remaining_s - SETTLE_RESERVE_S:
+        raise UploadStillRunning(f"an upload Lambda of the run may run {wait:.0f} s more: retried later")
+    return wait
 
 
 def read_history(stepfunctions: Any, execution_arn: str) -> list[dict[str, Any]]:
@@ -292,16 +307,9 @@ def settle(
         return Settlement(end.run_id, end.status, "ignored")
 
     activity = last_activity(read_history(stepfunctions, end.execution_arn))
-    waited = 0.0
-    if activity.upload_running_until is not None:
-        wait = activity.upload_running_until - now()
-        if wait > 0:
-            if wait > remaining_s() - SETTLE_RESERVE_S:
-                raise UploadStillRunning(
-                    f"an upload Lambda of run {end.run_id} may run {wait:.0f} s more: the event is retried"
-                )
-            sleep(wait)
-            waited = wait
+    waited = upload_wait(activity, now(), remaining_s())
+    if waited:
+        sleep(waited)
 
     job_ids = run_bulk_jobs(staging, end.run_id)
     aborted, final = abort_open_jobs(salesforce(), job_ids) if job_ids else ([], 0)

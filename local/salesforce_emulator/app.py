@@ -709,7 +709,7 @@ def create_app(emu: SalesforceEmulator) -> Flask:
 
     @app.get("/__admin/faults")
     def admin_faults() -> Response:
-        return sf_json(faults.describe())
+        return sf_json({**faults.describe(), "held_jobs": bulk.held()})
 
     @app.post("/__admin/faults")
     def admin_set_faults() -> Response:

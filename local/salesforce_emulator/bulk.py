@@ -336,6 +336,11 @@ class BulkJobs:
         info = self.store.load_job(job_id)
         return None if info is None else str(info["state"])
 
+    def held(self) -> list[str]:
+        """The jobs the ``hold_jobs`` fault keeps queued, in the order they were closed."""
+        with self._mutex:
+            return list(self._held)
+
     def release_held(self) -> None:
         """Queue the jobs the ``hold_jobs`` fault held back (called when the fault is turned off)."""
         with self._mutex:

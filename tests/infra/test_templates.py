@@ -206,7 +206,7 @@ def lambda_functions(s: Synthesized) -> dict[str, dict[str, Any]]:
 
 def test_every_function_has_the_project_defaults(synthesized: Synthesized) -> None:
     functions = lambda_functions(synthesized)
-    assert len(functions) == len(layout.SYNC_FUNCTIONS) + 1
+    assert len(functions) == len(layout.SYNC_FUNCTIONS) + len(layout.EVENT_FUNCTIONS) + 1  # + the CRM API
     for fn in functions.values():
         props = fn["Properties"]
         assert props["Runtime"] == f"python{synthesized.config.lambda_python_version}"
@@ -220,7 +220,7 @@ def test_sync_functions_match_the_layout(synthesized: Synthesized) -> None:
     by_handler = {
         fn["Properties"]["Handler"]: fn["Properties"] for fn in lambda_functions(synthesized).values()
     }
-    for spec in layout.SYNC_FUNCTIONS:
+    for spec in (*layout.SYNC_FUNCTIONS, *layout.EVENT_FUNCTIONS):
         props = by_handler[spec.handler]
         assert (props["MemorySize"], props["Timeout"]) == (spec.memory_mb, spec.timeout_s)
     assert CRM_HANDLER in by_handler
@@ -431,7 +431,7 @@ def test_the_expected_alarms_exist(synthesized: Synthesized) -> None:
     } <= found
     per_function = [a for a in alarms(synthesized) if a["Namespace"] == "AWS/Lambda"]
     assert {a["MetricName"] for a in per_function} == {"Errors", "Throttles"}
-    assert len(per_function) == 2 * (len(layout.SYNC_FUNCTIONS) + 1)
+    assert len(per_function) == 2 * (len(layout.SYNC_FUNCTIONS) + len(layout.EVENT_FUNCTIONS) + 1)
 
 
 def test_custom_metric_alarms_match_what_powertools_emits(synthesized: Synthesized) -> None:
