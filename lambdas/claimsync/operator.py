@@ -411,8 +411,7 @@ def run_outcome(stepfunctions: Any, s3: Any, deployment: Deployment, arn: str) -
 
 
 # ---- the lock: refused runs and unlock -------------------------------------------------------------
-LOCK_STATE = "AcquireLock"
-AFTER_LOCK_STATE = "LoadCheckpoint"  # entered only by a run that holds the lock
+AFTER_LOCK_STATE = "LoadCheckpoint"  # entered only by a run that holds the lock (AcquireLock's Next)
 
 
 class UnlockRefused(OperatorError):

@@ -226,7 +226,6 @@ def test_a_repeated_event_changes_nothing_and_never_releases_another_runs_lock(w
     assert (again["record"], again["lock"]) == ("kept", "not held")
     assert world.lock()["owner"]["S"] == "a-newer-run", "another run's lock is never released"
     assert run_record(world, "stopped-twice") == record
-    world.put_lock("a-newer-run", 0)  # expired: the fixture's next test starts clean anyway
 
 
 def replayed_event(sfn: Any, execution_arn: str) -> bytes:

@@ -109,3 +109,19 @@ def test_every_task_state_times_out_no_sooner_than_its_function():
             assert state["Resource"].startswith("arn:aws:states:::dynamodb:"), name
             assert 1 <= timeout <= DYNAMODB_TASK_TIMEOUT_MAX_S, name
     assert ASL["TimeoutSeconds"] > max(spec.timeout_s for spec in layout.SYNC_FUNCTIONS)
+
+
+def test_the_cli_reads_the_lock_outcome_from_these_states():
+    """``claimsync sync`` (operator.lock_outcome) knows a run holds the lock once it entered the
+    state after AcquireLock, and that it was refused from the AlreadyRunning output."""
+    from claimsync import operator
+
+    top = ASL["States"]
+    assert top["AcquireLock"]["Next"] == operator.AFTER_LOCK_STATE
+    refused = [
+        c["Next"]
+        for c in top["AcquireLock"]["Catch"]
+        if "DynamoDB.ConditionalCheckFailedException" in c["ErrorEquals"]
+    ]
+    assert refused == ["AlreadyRunning"]
+    assert top["AlreadyRunning"]["Parameters"]["status"] == "ALREADY_RUNNING" and top["AlreadyRunning"]["End"]

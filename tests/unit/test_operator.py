@@ -62,7 +62,8 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
+    # Executions run (moto's interpreter): `claimsync sync` follows a run until it holds the lock or ends.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         clients = [
             boto3.client(s, region_name=REGION) for s in ("cloudformation", "stepfunctions", "dynamodb", "s3")
         ]
