@@ -33,7 +33,9 @@ from claimsync import layout, runlock
 from claimsync.errors import ClaimsyncError
 from claimsync.salesforce import SalesforceGateway, SalesforceNotFound, SalesforceRequestError
 from claimsync.staging import Staging
+from claimsync.steps.contract import from_payload
 from claimsync.steps.run import RUN_RECORD_DAYS
+from claimsync.steps.upload import BULK, UploadState
 
 # The states whose Lambdas create Bulk jobs, and how long each may run (its function timeout).
 UPLOAD_STATES: Mapping[str, int] = {
@@ -72,9 +74,9 @@ class NotAnExecutionEnd(ClaimsyncError):
 
 
 class UploadStillRunning(ClaimsyncError):
-    """An upload Lambda of the run may still be running past this invocation's time: retried later."""
-
-    transient = True
+    """An upload Lambda of the run may still be running past this invocation's time. The invocation
+    fails and Lambda's asynchronous retry brings the event back (no state machine retries it, so it
+    is not ``transient`` in claimsync.errors' sense)."""
 
 
 @dataclass(frozen=True)
@@ -204,9 +206,13 @@ def read_history(stepfunctions: Any, execution_arn: str) -> list[dict[str, Any]]
 
 
 def run_bulk_jobs(staging: Staging, run_id: str) -> list[str]:
-    """The Bulk job ids of the run's current upload round (none before StartUpload staged them)."""
-    state = staging.get_json_optional(layout.upload_state_key(run_id)) or {}
-    return [str(job) for job in (state.get("jobs") or [])] if state.get("mode") == "BULK" else []
+    """The Bulk job ids of the run's open upload round (none before StartUpload staged them, none
+    once CheckUpload collected every job's results)."""
+    raw = staging.get_json_optional(layout.upload_state_key(run_id))
+    if raw is None:
+        return []
+    state = from_payload(UploadState, raw)
+    return [job.id for job in state.jobs] if state.mode == BULK else []
 
 
 def abort_open_jobs(gw: SalesforceGateway, job_ids: Iterable[str]) -> tuple[list[str], int]:

@@ -45,7 +45,7 @@ def upload_jobs(world: World, run_id: str) -> list[str]:
     body = s3.get_object(Bucket=world.endpoints["aws"]["bucket"], Key=layout.upload_state_key(run_id))
     state = json.loads(body["Body"].read())
     assert state["mode"] == "BULK"
-    return list(state["jobs"])
+    return [job["id"] for job in state["jobs"]]
 
 
 def job_states(world: World, job_ids: list[str]) -> list[str]:
