@@ -65,7 +65,7 @@ _TASK_ENDED = frozenset(
 _CAUSES = {
     "ABORTED": "the execution was stopped (StopExecution)",
     "TIMED_OUT": "the execution ran past the state machine's TimeoutSeconds",
-    "FAILED": "the execution failed with an error no Catch handles",
+    "FAILED": "the execution failed without recording the run (an error no Catch handles, or its input)",
 }
 
 
