@@ -30,7 +30,7 @@ from stacks.functions import LambdaDefaults, ProjectFunction
 from stacks.monitoring import FIVE_MINUTES, function_alarms
 
 # Lambda's asynchronous retries (EventBridge invokes asynchronously): 2 more attempts, 1 and 2 min
-# apart; an upload Lambda still running (<= 10 min) is waited out inside one invocation.
+# apart -- also what brings an event back when an upload Lambda still ran past one invocation.
 ASYNC_RETRIES = 2
 MAX_EVENT_AGE = cdk.Duration.hours(6)
 # EventBridge's own retries, when it cannot hand the event to Lambda at all.
@@ -51,7 +51,6 @@ class AbnormalEndHandling(Construct):
         state_machine_name: str,
         defaults: LambdaDefaults,
         environment: Mapping[str, str],
-        reserved_concurrency: int,
         bucket: s3.IBucket,
         table: dynamodb.ITable,
         key: kms.IKey,
@@ -78,24 +77,23 @@ class AbnormalEndHandling(Construct):
             memory_mb=spec.memory_mb,
             timeout=cdk.Duration.seconds(spec.timeout_s),
             environment=environment,
-            reserved_concurrency=reserved_concurrency,
+            reserved_concurrency=spec.reserved_concurrency,
+            ephemeral_mb=spec.ephemeral_mb,
             dead_letter_queue=self.dead_letters,
         )
         self.function = fn.function
         self.function.configure_async_invoke(retry_attempts=ASYNC_RETRIES, max_event_age=MAX_EVENT_AGE)
 
-        # The run's upload state (job ids); listing under runs/ so a missing state is NoSuchKey.
+        # The run's upload state (job ids; GetObject also covers HeadObject, its last-modified time).
+        # ListBucket makes a missing state 404 instead of 403; S3 decides that without a prefix in the
+        # request, so the permission cannot be narrowed by s3:prefix.
         iam.Grant.add_to_principal(
             grantee=fn.role,
             actions=["s3:GetObject"],
             resource_arns=[bucket.arn_for_objects(UPLOAD_STATE_KEYS)],
         )
-        fn.role.add_to_principal_policy(
-            iam.PolicyStatement(
-                actions=["s3:ListBucket"],
-                resources=[bucket.bucket_arn],
-                conditions={"StringLike": {"s3:prefix": [f"{layout.RUNS_PREFIX}*"]}},
-            )
+        iam.Grant.add_to_principal(
+            grantee=fn.role, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn]
         )
         # RUN records and the LOCK item only (the checkpoint is the state machine's alone).
         fn.role.add_to_principal_policy(

@@ -112,7 +112,6 @@ class ClaimSyncStack(cdk.Stack):
             state_machine_name=machine_name,
             defaults=defaults,
             environment=environment,
-            reserved_concurrency=DEFAULT_RESERVED_CONCURRENCY,
             bucket=staging.bucket,
             table=state.table,
             key=key,

@@ -166,9 +166,16 @@ SYNC_FUNCTIONS: tuple[FunctionSpec, ...] = (
 # Functions outside the state machine (no ASL placeholder): AbnormalEnd runs on the state machine's
 # "Step Functions Execution Status Change" events (EventBridge rule; the local world delivers them
 # itself) for the statuses below. It may wait for an upload Lambda still running when the execution
-# ended (StartUpload/CheckUpload: 600 s), so its timeout is Lambda's maximum.
+# ended (until that Lambda saves the run's upload state, at most its timeout), so its own timeout is
+# Lambda's maximum; past it, Lambda's asynchronous retry brings the event back.
 ABNORMAL_END_FUNCTION = FunctionSpec(
-    "AbnormalEnd", "handlers.abnormal_end.handler", memory_mb=256, timeout_s=900, salesforce=True
+    "AbnormalEnd",
+    "handlers.abnormal_end.handler",
+    memory_mb=256,
+    timeout_s=900,
+    staging=True,  # reads the runs' upload state only (stacks/abnormal_end.py grants exactly that)
+    salesforce=True,
+    sync_table=True,  # writes RUN records, deletes the LOCK item
 )
 EVENT_FUNCTIONS: tuple[FunctionSpec, ...] = (ABNORMAL_END_FUNCTION,)
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"  # EventBridge detail-type

@@ -10,8 +10,8 @@ would land after a newer run's job and overwrite newer values the checkpoint cou
 AWS; the local world delivers the same event itself) and, in this order:
 
 1. waits, if the execution ended while an upload Lambda (StartUpload, CheckUpload) was still
-   running -- Step Functions cannot stop a running Lambda; it may still create and close Bulk jobs,
-   until its own timeout at the latest;
+   running -- Step Functions cannot stop a running Lambda; it may still create and close Bulk jobs
+   -- until that Lambda saved the run's upload state (its last act), or its timeout passed;
 2. aborts the run's Bulk jobs that are not finished (job ids from the run's staged upload state);
 3. records the run's end as a RUN item (status, error class, the state it ended in; never a
    value) -- unless a record exists: the state machine's own ``RecordFailure`` (or ``RecordRun``)
@@ -44,6 +44,7 @@ UPLOAD_STATES: Mapping[str, int] = {
 FINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
 LAMBDA_GRACE_S = 10  # beyond a function's timeout, before it is surely no longer running
 SETTLE_RESERVE_S = 60  # handler time kept for aborting, recording and releasing after a wait
+UPLOAD_POLL_S = 5.0  # between looks at the run's upload state while an upload Lambda may run
 HISTORY_PAGE = 1000  # the newest events: an in-flight task is among the last few
 
 _SCHEDULED = frozenset({"LambdaFunctionScheduled", "TaskScheduled"})
@@ -125,7 +126,8 @@ def _iso(epoch_ms: Any) -> str:
 @dataclass(frozen=True)
 class LastActivity:
     state: str  # the last state entered ("" when none)
-    upload_running_until: float | None  # epoch seconds: an upload Lambda may run until then
+    upload_running_until: float | None = None  # epoch s: an upload Lambda may run until then (its timeout)
+    upload_started_at: float | None = None  # epoch s: when that Lambda's attempt started
 
 
 def _timestamp(event: Mapping[str, Any]) -> float:
@@ -166,30 +168,63 @@ def last_activity(events: Iterable[Mapping[str, Any]]) -> LastActivity:
                 else:
                     del running[int(scheduled["id"])]
 
-    until: float | None = None
+    entered_ids = [i for i, e in by_id.items() if str(e["type"]).endswith("StateEntered")]
+    last_state = str(by_id[max(entered_ids)]["stateEnteredEventDetails"]["name"]) if entered_ids else ""
+    upload = None  # (started, until) of the latest upload attempt still running
     for scheduled_id, started in running.items():
         entered = ancestor(by_id[scheduled_id], lambda k: k.endswith("StateEntered"))
         name = str(entered["stateEnteredEventDetails"]["name"]) if entered else ""
-        if name in UPLOAD_STATES:
-            end = started + UPLOAD_STATES[name] + LAMBDA_GRACE_S
-            until = end if until is None else max(until, end)
-    entered_ids = [i for i, e in by_id.items() if str(e["type"]).endswith("StateEntered")]
-    last_state = str(by_id[max(entered_ids)]["stateEnteredEventDetails"]["name"]) if entered_ids else ""
-    return LastActivity(last_state, until)
+        if name in UPLOAD_STATES and (upload is None or started > upload[0]):
+            upload = (started, started + UPLOAD_STATES[name] + LAMBDA_GRACE_S)
+    if upload is None:
+        return LastActivity(last_state)
+    return LastActivity(last_state, upload_running_until=upload[1], upload_started_at=upload[0])
 
 
-def upload_wait(activity: LastActivity, now: float, remaining_s: float) -> float:
-    """Seconds to wait until no upload Lambda of the run can still create or close a Bulk job.
+def wait_for_upload_lambda(
+    activity: LastActivity,
+    *,
+    saved_at: Callable[[], float | None],
+    now: Callable[[], float],
+    sleep: Callable[[float], None],
+    remaining_s: Callable[[], float],
+) -> float:
+    """Wait until an upload Lambda still running at the end can no longer create or close a Bulk
+    job; return the seconds waited (0 when none was running).
 
-    Raises ``UploadStillRunning`` when that is past this invocation's remaining time (less what
-    settling needs): the invocation fails and Lambda's asynchronous retry brings the event back.
+    StartUpload and CheckUpload save the run's upload state as their last act, so a save since the
+    attempt started (``saved_at``: the state's last-modified time, whole seconds) means its jobs are
+    in the state. Otherwise it is over at its function's timeout. Raises ``UploadStillRunning`` when
+    this invocation's time runs out first: Lambda's asynchronous retry brings the event back.
     """
-    if activity.upload_running_until is None:
+    until, started = activity.upload_running_until, activity.upload_started_at
+    if until is None or started is None:
         return 0.0
-    wait = max(0.0, activity.upload_running_until - now)
-    if wait > remaining_s - SETTLE_RESERVE_S:
-        raise UploadStillRunning(f"an upload Lambda of the run may run {wait:.0f} s more: retried later")
-    return wait
+    began = now()
+    while True:
+        saved = saved_at()
+        if saved is not None and saved >= int(started):  # last-modified times have whole seconds
+            break
+        moment = now()
+        if moment >= until:
+            break
+        budget = remaining_s() - SETTLE_RESERVE_S
+        if budget <= 0:
+            raise UploadStillRunning("an upload Lambda of the run may still be running: retried later")
+        sleep(min(UPLOAD_POLL_S, until - moment, budget))
+    return now() - began
+
+
+def upload_saved_at(s3: Any, bucket: str, run_id: str) -> float | None:
+    """When the run's upload state was last written (epoch seconds), or ``None`` if it never was."""
+    try:
+        head = s3.head_object(Bucket=bucket, Key=layout.upload_state_key(run_id))
+    except s3.exceptions.ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    modified: dt.datetime = head["LastModified"]
+    return modified.timestamp()
 
 
 def read_history(stepfunctions: Any, execution_arn: str) -> list[dict[str, Any]]:
@@ -300,6 +335,7 @@ def settle(
     dynamodb: Any,
     table: str,
     staging: Staging,
+    upload_saved_at: Callable[[], float | None],
     salesforce: Callable[[], SalesforceGateway],
     now: Callable[[], float],
     sleep: Callable[[float], None],
@@ -307,15 +343,16 @@ def settle(
 ) -> Settlement:
     """Abort the run's open Bulk jobs, record its end, release its lock (see the module docstring).
 
-    ``salesforce`` is called only when there is a job to look at (no login otherwise).
+    ``upload_saved_at`` tells when the run's upload state was last written (``upload_saved_at()``
+    above); ``salesforce`` is called only when there is a job to look at (no login otherwise).
     """
     if not end.abnormal:
         return Settlement(end.run_id, end.status, "ignored")
 
     activity = last_activity(read_history(stepfunctions, end.execution_arn))
-    waited = upload_wait(activity, now(), remaining_s())
-    if waited:
-        sleep(waited)
+    waited = wait_for_upload_lambda(
+        activity, saved_at=upload_saved_at, now=now, sleep=sleep, remaining_s=remaining_s
+    )
 
     job_ids = run_bulk_jobs(staging, end.run_id)
     aborted, final = abort_open_jobs(salesforce(), job_ids) if job_ids else ([], 0)

@@ -22,6 +22,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         dynamodb=aws("dynamodb"),
         table=settings().table,
         staging=staging(),
+        upload_saved_at=lambda: runend.upload_saved_at(aws("s3"), settings().bucket, end.run_id),
         salesforce=salesforce,
         now=time.time,
         sleep=time.sleep,

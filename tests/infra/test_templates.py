@@ -312,10 +312,11 @@ def test_no_wildcard_actions_anywhere(synthesized: Synthesized) -> None:
 
 
 def test_each_function_is_deployed_as_declared(synthesized: Synthesized) -> None:
-    """Memory, timeout, ephemeral storage and reserved concurrency come from layout.SYNC_FUNCTIONS."""
+    """Memory, timeout, ephemeral storage and reserved concurrency come from layout.SYNC_FUNCTIONS
+    and layout.EVENT_FUNCTIONS."""
     functions = resources(synthesized.json(synthesized.stacks.sync), "AWS::Lambda::Function")
     by_handler = {f["Properties"]["Handler"]: f["Properties"] for f in functions.values()}
-    for spec in layout.SYNC_FUNCTIONS:
+    for spec in (*layout.SYNC_FUNCTIONS, *layout.EVENT_FUNCTIONS):
         props = by_handler[spec.handler]
         assert props["MemorySize"] == spec.memory_mb and props["Timeout"] == spec.timeout_s, spec.name
         assert props["EphemeralStorage"] == {"Size": spec.ephemeral_mb}, spec.name

@@ -90,36 +90,101 @@ def test_an_error_name_is_kept_and_a_missing_stop_date_is_the_start():
 
 
 # ---- the history -----------------------------------------------------------------------------------
-def test_an_upload_lambda_running_at_the_end_is_waited_out():
+class Clock:
+    """Time that moves only when the code under test sleeps."""
+
+    def __init__(self, now: float) -> None:
+        self.t = now
+        self.slept: list[float] = []
+
+    def now(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds > 0
+        self.slept.append(seconds)
+        self.t += seconds
+
+
+STOPPED = epoch("2025-03-04T05:06:47.456Z")  # the run of history_aborted_in_start_upload.json
+STARTED = epoch("2025-03-04T05:06:30.000Z")  # its StartUpload attempt (LambdaFunctionStarted)
+
+
+def test_an_upload_lambda_running_at_the_end_is_found_with_its_start_and_deadline():
     activity = runend.last_activity(history("history_aborted_in_start_upload.json"))
     assert activity.state == "StartUpload"
-    started = epoch("2025-03-04T05:06:30.000Z")  # LambdaFunctionStarted, not Scheduled
-    assert activity.upload_running_until == started + UPLOAD_TIMEOUT_S + runend.LAMBDA_GRACE_S
-    stopped = epoch("2025-03-04T05:06:47.456Z")
-    wait = runend.upload_wait(activity, stopped, remaining_s=900)
-    assert wait == pytest.approx(UPLOAD_TIMEOUT_S + runend.LAMBDA_GRACE_S - 17.456)
+    assert activity.upload_started_at == STARTED  # Started, not Scheduled
+    assert activity.upload_running_until == STARTED + UPLOAD_TIMEOUT_S + runend.LAMBDA_GRACE_S
+
+
+def test_the_wait_ends_when_the_running_upload_lambda_saved_the_upload_state():
+    activity = runend.last_activity(history("history_aborted_in_start_upload.json"))
+    clock = Clock(STOPPED)
+    saved = int(STOPPED) + 12  # StartUpload saves its state (its last act) 12 s after the stop
+
+    waited = runend.wait_for_upload_lambda(
+        activity,
+        saved_at=lambda: float(saved) if clock.t >= saved else None,
+        now=clock.now,
+        sleep=clock.sleep,
+        remaining_s=lambda: 900.0,
+    )
+    assert 12 - 1 <= waited <= 12 + runend.UPLOAD_POLL_S
+    assert max(clock.slept) <= runend.UPLOAD_POLL_S
+
+
+def test_a_save_from_before_the_attempt_does_not_count_and_the_timeout_ends_the_wait():
+    activity = runend.last_activity(history("history_aborted_in_start_upload.json"))
+    clock = Clock(STOPPED)
+    waited = runend.wait_for_upload_lambda(
+        activity,
+        saved_at=lambda: STARTED - 30,  # an earlier state's save
+        now=clock.now,
+        sleep=clock.sleep,
+        remaining_s=lambda: 10_000.0,
+    )
+    assert clock.t == activity.upload_running_until
+    assert waited == pytest.approx(activity.upload_running_until - STOPPED)
 
 
 def test_a_wait_past_the_invocations_time_fails_it_so_the_event_comes_back():
     activity = runend.last_activity(history("history_aborted_in_start_upload.json"))
-    stopped = epoch("2025-03-04T05:06:47.456Z")
+    clock = Clock(STOPPED)
+    left = [300.0]
+
+    def remaining() -> float:
+        return left[0] - (clock.t - STOPPED)
+
     with pytest.raises(runend.UploadStillRunning):
-        runend.upload_wait(activity, stopped, remaining_s=300)
-    later = activity.upload_running_until
-    assert later is not None and runend.upload_wait(activity, later + 1, remaining_s=61) == 0.0
+        runend.wait_for_upload_lambda(
+            activity, saved_at=lambda: None, now=clock.now, sleep=clock.sleep, remaining_s=remaining
+        )
+    assert remaining() <= runend.SETTLE_RESERVE_S, "it kept the time to settle after the wait"
+    assert clock.t < activity.upload_running_until
 
 
 def test_a_retried_attempt_runs_from_its_own_start():
     activity = runend.last_activity(history("history_aborted_in_check_upload_retry.json"))
     assert activity.state == "CheckUpload"
-    expected = epoch("2025-03-04T05:19:50.000Z") + UPLOAD_TIMEOUT_S + runend.LAMBDA_GRACE_S
-    assert activity.upload_running_until == expected
+    started = epoch("2025-03-04T05:19:50.000Z")
+    timeout = next(s.timeout_s for s in layout.SYNC_FUNCTIONS if s.name == "CheckUpload")
+    assert activity.upload_started_at == started
+    assert activity.upload_running_until == started + timeout + runend.LAMBDA_GRACE_S
 
 
 def test_no_lambda_running_means_no_wait():
     activity = runend.last_activity(history("history_aborted_in_wait_for_upload.json"))
-    assert activity == runend.LastActivity("WaitForUpload", None)
-    assert runend.upload_wait(activity, 0.0, remaining_s=0.0) == 0.0
+    assert activity == runend.LastActivity("WaitForUpload")
+
+    def never() -> float | None:
+        raise AssertionError("nothing to look at")
+
+    assert (
+        runend.wait_for_upload_lambda(
+            activity, saved_at=never, now=lambda: 0.0, sleep=lambda s: None, remaining_s=lambda: 0.0
+        )
+        == 0.0
+    )
 
 
 def test_a_running_lambda_that_creates_no_bulk_job_is_not_waited_for():
@@ -127,10 +192,10 @@ def test_a_running_lambda_that_creates_no_bulk_job_is_not_waited_for():
     for e in events:
         if e.get("stateEnteredEventDetails", {}).get("name") == "StartUpload":
             e["stateEnteredEventDetails"]["name"] = "FinishRun"
-    assert runend.last_activity(events) == runend.LastActivity("FinishRun", None)
+    assert runend.last_activity(events) == runend.LastActivity("FinishRun")
 
 
 def test_history_order_does_not_matter_and_an_empty_history_is_harmless():
     events = history("history_aborted_in_start_upload.json")
     assert runend.last_activity(list(reversed(events))) == runend.last_activity(events)
-    assert runend.last_activity([]) == runend.LastActivity("", None)
+    assert runend.last_activity([]) == runend.LastActivity("")
