@@ -1,5 +1,5 @@
 """The lock from the command line: refused runs name the holder and exit 3; ``claimsync unlock``
-removes a lock only once its owner has ended and exits 4 otherwise. Real subprocesses against a
+removes a lock only once its owner has ended and exits 9 otherwise. Real subprocesses against a
 real local world -- and the deployed-stack verbs too, pointed at the local AWS through a
 CloudFormation stack whose outputs name the local world's resources.
 """
@@ -22,12 +22,12 @@ import requests
 
 from claimsync import layout, operator
 from local.aws import wait_for_execution
+from local.exits import ExitCode
 from local.syncrun import aws_client
 
 pytestmark = pytest.mark.workflow
 
 CLAIMSYNC = [sys.executable, "-m", "local.cli"]
-EXIT_ALREADY_RUNNING, EXIT_UNLOCK_REFUSED = 3, 4  # docs/runbook.md, "Exit codes"
 FAR_FUTURE = 2_000_000_000  # 2033-05-18T03:33:20Z
 
 
@@ -119,8 +119,8 @@ def test_unlock_refuses_while_the_owner_runs_and_removes_an_ended_owners_lock(wo
         assert operator.lock_outcome(sfn, arn, deadline_s=60, poll_s=0.05) == "ACQUIRED"
         assert lock_owner(world) == "lock-holder"
         refused = local(world, "unlock", "--local")
-        assert refused.returncode == EXIT_UNLOCK_REFUSED, refused
-        assert one_line(refused.stderr).startswith("refused: run lock-holder is RUNNING (started 20")
+        assert refused.returncode == ExitCode.LOCK_HELD == 9, refused
+        assert one_line(refused.stderr).startswith("error: refused: run lock-holder is RUNNING (started 20")
         assert lock_owner(world) == "lock-holder", "a running owner's lock stays"
     finally:
         sfn.stop_execution(executionArn=arn)
@@ -141,12 +141,12 @@ def test_unlock_refuses_while_the_owner_runs_and_removes_an_ended_owners_lock(wo
 def test_a_refused_local_sync_names_the_holder_and_exits_3(world):
     put_lock(world, "someone-else")
     result = local(world, "local", "sync", "--json")
-    assert result.returncode == EXIT_ALREADY_RUNNING, result
+    assert result.returncode == ExitCode.ALREADY_RUNNING == 3, result
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["status"] == "ALREADY_RUNNING"
     assert (summary["lock_holder"], summary["lock_until"]) == ("someone-else", "2033-05-18T03:33:20Z")
     assert result.stderr.strip().splitlines()[-1] == (
-        "refused: run someone-else holds the lock until 2033-05-18T03:33:20Z "
+        "error: refused: run someone-else holds the lock until 2033-05-18T03:33:20Z "
         "(if that run has ended, `claimsync unlock` releases it)"
     )
     removed = local(world, "unlock", "--local")
@@ -177,14 +177,16 @@ def test_the_deployed_stack_verbs_refuse_and_unlock_through_the_same_code(world)
     deployed = ("--stack", "Claimsync-Unlock-Test", "--region", aws["region"])
 
     put_lock(world, "someone-else")
-    refused = claimsync("sync", *deployed, env=env)
-    assert refused.returncode == EXIT_ALREADY_RUNNING, refused
+    refused = claimsync("sync", "--json", *deployed, env=env)
+    assert refused.returncode == ExitCode.ALREADY_RUNNING, refused
     assert json.loads(refused.stdout)["lock"] == "ALREADY_RUNNING"
-    assert one_line(refused.stderr).startswith("refused: run someone-else holds the lock until 2033-05-18")
+    assert one_line(refused.stderr).startswith(
+        "error: refused: run someone-else holds the lock until 2033-05-18"
+    )
 
     removed = claimsync("unlock", *deployed, env=env)
     assert removed.returncode == 0 and "someone-else" in removed.stdout, removed
-    started = claimsync("sync", *deployed, env=env)
+    started = claimsync("sync", "--json", *deployed, env=env)
     assert started.returncode == 0, started
     run = json.loads(started.stdout)
     assert run["lock"] == "ACQUIRED"
@@ -195,5 +197,5 @@ def test_the_deployed_stack_verbs_refuse_and_unlock_through_the_same_code(world)
 
 def test_unlock_needs_a_running_world(tmp_path: Path):
     result = claimsync("unlock", "--local", "--state-dir", str(tmp_path))
-    assert result.returncode == 2
+    assert result.returncode == ExitCode.NOT_FOUND
     assert one_line(result.stderr).startswith("error: no local world is running")
