@@ -25,7 +25,7 @@ from local.exits import CliError, ExitCode, exit_code_table
 DESCRIPTION = """\
 Keep Salesforce Claim__c in step with CollaborateMD claims.
 
-Operator verbs (sync, runs, failures) work on the deployed stack in AWS, or with --local on the
+Operator verbs (sync, runs, failures, unlock) work on the deployed stack in AWS, or with --local on the
 local world that `claimsync local up` runs on this machine. `claimsync preview` needs neither.
 """
 EPILOG = f"""\
@@ -302,11 +302,17 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         run_id, arn = started.run_id, started.execution_arn
         how = "dry run" if args.dry_run else "full sync" if args.full else "incremental"
         if not following:
+            lock = operator.lock_outcome(sfn, arn, poll_s=target.poll_s)  # refused at once, or running
             if args.json:
-                print(json.dumps({"run_id": run_id, "execution_arn": arn, "input": started.input}))
+                print(
+                    json.dumps({"run_id": run_id, "execution_arn": arn, "input": started.input, "lock": lock})
+                )
             else:
                 print(console.started_line(run_id, how, target.where))
-                print(f"follow it with: {target.follow_command(run_id)}")
+                if lock != "ALREADY_RUNNING":
+                    print(f"follow it with: {target.follow_command(run_id)}")
+            if lock == "ALREADY_RUNNING":
+                raise _refused(target, {})
             return ExitCode.OK
         print(console.started_line(run_id, how, target.where), file=out, flush=True)
 
@@ -333,13 +339,27 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     else:
         summary = operator.run_outcome(sfn, target.client("s3"), target.deployment, arn)
         summary.update(operator.history_stats(operator.history_since(sfn, arn)))
+    refused = _refused(target, summary) if summary["status"] == "ALREADY_RUNNING" else None
     print(console.format_summary(summary), file=out, flush=True)
     if args.json:
         print(json.dumps(summary, sort_keys=True, default=str), flush=True)
     if summary["status"] == "FAILED":
         raise CliError(ExitCode.RUN_FAILED, console.failure_line(summary))
-    # ALREADY_RUNNING is reported in the summary; its own exit code (3) is reserved in local/exits.py.
+    if refused is not None:
+        raise refused
     return ExitCode.OK
+
+
+def _refused(target: Any, summary: dict[str, Any]) -> CliError:
+    """A refused run's error, naming the lock's holder and expiry (read after the run ended); the
+    summary gets them too (``lock_holder``, ``lock_until``)."""
+    from claimsync.operator import refusal_line
+    from claimsync.runlock import read_lock
+
+    lock = read_lock(target.client("dynamodb"), target.deployment.table)
+    if lock is not None:
+        summary.update(lock_holder=lock.owner, lock_until=lock.lock_until_iso)
+    return CliError(ExitCode.ALREADY_RUNNING, refusal_line(lock))
 
 
 def _local_counters(target: Any) -> dict[str, Any]:
@@ -391,6 +411,17 @@ def _cmd_failures(args: argparse.Namespace) -> int:
 
     target = _target(args)
     print(format_failures(run_failures(target.client("s3"), target.deployment, args.run_id)))
+    return ExitCode.OK
+
+
+def _cmd_unlock(args: argparse.Namespace) -> int:
+    from claimsync.operator import UnlockRefused, unlock
+
+    target = _target(args)
+    try:
+        print(unlock(target.client("stepfunctions"), target.client("dynamodb"), target.deployment))
+    except UnlockRefused as exc:
+        raise CliError(ExitCode.LOCK_HELD, str(exc)) from None
     return ExitCode.OK
 
 
@@ -494,6 +525,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_world_options(failures)
     failures.add_argument("run_id", type=run_id_arg, metavar="RUN_ID", help="the run (see: claimsync runs)")
     failures.set_defaults(func=_cmd_failures)
+
+    unlock = verbs.add_parser(
+        "unlock",
+        help="remove the lock of a run that has ended; says whose it was",
+        description="Remove the claim-sync lock, only if the run holding it has ended (stopped, timed out, "
+        "failed), and say whose lock it was. Refused while that run is still running.",
+        epilog=EPILOG,
+    )
+    _add_world_options(unlock)
+    unlock.set_defaults(func=_cmd_unlock)
 
     pre = verbs.add_parser(
         "preview",

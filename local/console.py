@@ -247,7 +247,7 @@ def runs_rows(records: Iterable[RunRecord]) -> list[list[Any]]:
     rows = []
     for record in records:
         s = record.summary
-        if record.status == "FAILED":
+        if record.status in ("FAILED", "ABORTED", "TIMED_OUT"):  # the last two: written by AbnormalEnd
             note = f"{record.failed_state}: {record.error}".strip(": ")
         elif record.status == "RUNNING":
             started = parse_time(record.started_at)

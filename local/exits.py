@@ -20,6 +20,7 @@ class ExitCode(IntEnum):
     AWS = 6
     BUSY = 7
     DEADLINE = 8
+    LOCK_HELD = 9
     INTERNAL = 70
     INTERRUPTED = 130
 
@@ -28,12 +29,13 @@ MEANINGS: dict[ExitCode, str] = {
     ExitCode.OK: "done; a run ended SUCCEEDED, PARTIAL (rejects and failures are in its report) or DRY_RUN",
     ExitCode.RUN_FAILED: "the run ended FAILED, TIMED_OUT or ABORTED",
     ExitCode.USAGE: "invalid command line (unknown flag, negative --claims, port outside 0-65535, ...)",
-    ExitCode.ALREADY_RUNNING: "reserved: the run was refused because another run holds the lock",
+    ExitCode.ALREADY_RUNNING: "the run was refused: another run holds the lock (the message names it and its expiry)",
     ExitCode.INPUT: "a file named on the command line is missing, unreadable or not valid",
     ExitCode.NOT_FOUND: "no local world is running, or the stack or run does not exist",
     ExitCode.AWS: "no AWS region or credentials, access denied, or AWS unreachable",
     ExitCode.BUSY: "the port or the state directory is in use by another process",
     ExitCode.DEADLINE: "stopped waiting for a run (--timeout); the run goes on",
+    ExitCode.LOCK_HELD: "unlock refused: the run holding the lock is still running",
     ExitCode.INTERNAL: "an unexpected error (a bug): CLAIMSYNC_DEBUG=1 shows the traceback",
     ExitCode.INTERRUPTED: "interrupted (Ctrl-C); a started run goes on",
 }

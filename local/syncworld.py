@@ -1,8 +1,9 @@
 """Deploy the claim sync into the local AWS (moto): the same resources the CDK stack declares,
 created from the same definitions (``claimsync.layout``): table keys, bucket, secrets, one Lambda per
-``SYNC_FUNCTIONS`` entry running its real handler in worker processes under the entry's memory size
-and timeout (``local/aws/pool.py``), with the settings as its environment, and the state machine from
-``statemachine/claim_sync.asl.json`` with the same placeholders filled in.
+``SYNC_FUNCTIONS`` and ``EVENT_FUNCTIONS`` entry running its real handler in worker processes under
+the entry's memory size and timeout (``local/aws/pool.py``), with the settings as its environment, the
+state machine from ``statemachine/claim_sync.asl.json`` with the same placeholders filled in, and the
+EventBridge rule that sends its abnormal ends to AbnormalEnd (``local/aws/events.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 from claimsync import layout
 from claimsync.config import SyncSettings, settings_to_env
 from local.aws import LocalAws
+from local.aws.events import ExecutionStatusRule
 from local.world import salesforce_secret
 
 LOCAL_BUCKET = "claimsync-local-staging"
@@ -64,6 +66,7 @@ def _settings_in_process(env: dict[str, str]) -> None:
     for cached in (
         _edge.settings,
         _edge.mapping,
+        _edge.aws,
         _edge.staging,
         _edge.salesforce,
         _edge.collaboratemd,
@@ -137,10 +140,30 @@ def deploy_claim_sync(aws: LocalAws, endpoints: dict[str, Any], settings: SyncSe
         roleArn=f"arn:aws:iam::{aws.account_id}:role/claimsync-local-states",
         type="STANDARD",
     )["stateMachineArn"]
+    events = {
+        spec.name: aws.register_function(
+            FUNCTION_PREFIX + spec.name,
+            _handler(spec.handler),
+            timeout_s=spec.timeout_s,
+            memory_mb=spec.memory_mb,
+        )
+        for spec in layout.EVENT_FUNCTIONS
+    }
     return {
         "endpoint_url": aws.endpoint_url,
         "region": aws.region,
         "bucket": settings.bucket,
         "table": settings.table,
         "state_machine_arn": arn,
+        "abnormal_end_function": events[layout.ABNORMAL_END_FUNCTION.name],
     }
+
+
+def start_abnormal_end_rule(aws: LocalAws, deployed: dict[str, Any]) -> ExecutionStatusRule:
+    """The stack's EventBridge rule, locally: the state machine's abnormal ends -> AbnormalEnd."""
+    return ExecutionStatusRule(
+        aws,
+        function_name=deployed["abnormal_end_function"],
+        state_machine_arns=[deployed["state_machine_arn"]],
+        statuses=layout.ABNORMAL_END_STATUSES,
+    ).start()

@@ -151,6 +151,7 @@ class LocalWorld:
         self.sf: SalesforceEmulator | None = None
         self.cmd: CollaborateMDEmulator | None = None
         self.aws: Any = None
+        self.abnormal_ends: Any = None  # local/aws/events.py ExecutionStatusRule (the EventBridge rule)
         self._saved_env: dict[str, str] | None = None
         self._lock: StateDirLock | None = None
         self.endpoints: dict[str, Any] = {}
@@ -192,12 +193,19 @@ class LocalWorld:
         seed_payor_mappings(salesforce_gateway(self.endpoints))
         if o.with_aws:
             from local.aws import start_local_aws
-            from local.syncworld import MAX_SLEEP_S, TIME_SCALE, deploy_claim_sync, local_settings
+            from local.syncworld import (
+                MAX_SLEEP_S,
+                TIME_SCALE,
+                deploy_claim_sync,
+                local_settings,
+                start_abnormal_end_rule,
+            )
 
             self._saved_env = dict(os.environ)  # the handlers' settings go into os.environ: undone by stop()
             self.aws = start_local_aws(port=o.moto_port, time_scale=TIME_SCALE, max_sleep_s=MAX_SLEEP_S)
             settings = local_settings(str(tls.ca_cert), **o.sync_overrides)
             self.endpoints["aws"] = deploy_claim_sync(self.aws, self.endpoints, settings)
+            self.abnormal_ends = start_abnormal_end_rule(self.aws, self.endpoints["aws"])
         write_private(self.state_dir / ENDPOINTS_FILE, json.dumps(self.endpoints, indent=2))
         return self.endpoints
 
@@ -216,6 +224,9 @@ class LocalWorld:
             return  # never started, or refused: the directory belongs to another world
         try:
             (self.state_dir / ENDPOINTS_FILE).unlink(missing_ok=True)
+            if self.abnormal_ends is not None:  # first: executions stopped by the shutdown are not settled
+                self.abnormal_ends.stop()
+                self.abnormal_ends = None
             if self._saved_env is not None:
                 os.environ.clear()
                 os.environ.update(self._saved_env)

@@ -14,8 +14,9 @@ class ProjectKey(Construct):
     Principals in the account get access through IAM (``grant_*`` on their roles; the key policy
     trusts the account). AWS services that encrypt on their own behalf need key-policy statements,
     each bounded to this account and region: CloudWatch Logs (every encrypted log group of the
-    project) and CloudWatch alarms publishing to the encrypted SNS topic. The state machine adds its
-    own statements (log delivery) when it binds the key.
+    project), CloudWatch alarms publishing to the encrypted SNS topic, and EventBridge sending an
+    undeliverable abnormal-end event to its encrypted dead-letter queue (stacks/abnormal_end.py).
+    The state machine adds its own statements (log delivery) when it binds the key.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, alias: str) -> None:
@@ -58,6 +59,15 @@ class ProjectKey(Construct):
                 sid="CloudWatchAlarmsToEncryptedTopic",
                 principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
                 actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+                conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
+            )
+        )
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="EventBridgeToEncryptedDeadLetterQueue",
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                actions=["kms:Decrypt", "kms:GenerateDataKey"],
                 resources=["*"],
                 conditions={"StringEquals": {"aws:SourceAccount": stack.account}},
             )

@@ -10,6 +10,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from stacks import nag
@@ -78,6 +79,7 @@ class ProjectFunction(Construct):
         environment: Mapping[str, str],
         reserved_concurrency: int,
         ephemeral_mb: int = 512,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.log_group = logs.LogGroup(
@@ -111,6 +113,7 @@ class ProjectFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             role=self.role,
             reserved_concurrent_executions=reserved_concurrency if defaults.reserved_concurrency else None,
+            dead_letter_queue=dead_letter_queue,  # asynchronously invoked functions only
         )
         nag.acknowledge(
             self.role,
@@ -124,12 +127,14 @@ class ProjectFunction(Construct):
             f"Runtime pinned by cdk.json (lambda_python_version={defaults.runtime.name}): the dependency bundle is "
             "built and tested for that CPython ABI; upgrading is a deliberate change of the pin, not a drift.",
         )
-        nag.acknowledge(
-            self.function,
-            "HIPAA.Security-LambdaDLQ",
-            "Invoked synchronously only (Step Functions task / API Gateway proxy): a DLQ applies to asynchronous "
-            "invocations; failures surface to the caller, which retries, records the failure and alarms.",
-        )
+        if dead_letter_queue is None:
+            nag.acknowledge(
+                self.function,
+                "HIPAA.Security-LambdaDLQ",
+                "Invoked synchronously only (Step Functions task / API Gateway proxy): a DLQ applies to "
+                "asynchronous invocations; failures surface to the caller, which retries, records the failure "
+                "and alarms.",
+            )
         nag.acknowledge(
             self.function,
             "HIPAA.Security-LambdaInsideVPC",

@@ -62,7 +62,10 @@ class SyncMonitoring(Construct):
         self.alarms.add(
             "ExecutionsAborted",
             sm.metric_aborted(period=FIVE_MINUTES, statistic="Sum"),
-            description="A claim-sync run was stopped (aborted) before it finished; its lock expires by TTL.",
+            description=(
+                "A claim-sync run was stopped (aborted) before it finished; AbnormalEnd aborts its Bulk jobs, "
+                "records it and releases its lock."
+            ),
         )
         self.alarms.add(
             "PartialRuns",

@@ -19,6 +19,7 @@ from claimsync.operator import (  # what the operator CLI reads
     OUTPUT_TABLE,
 )
 from stacks import metrics
+from stacks.abnormal_end import AbnormalEndHandling
 from stacks.config import InfraConfig
 from stacks.functions import LambdaDefaults, ProjectFunction
 from stacks.monitoring import SyncMonitoring
@@ -81,10 +82,11 @@ class ClaimSyncStack(cdk.Stack):
             self.functions[spec.name] = fn
 
         lambdas = {name: fn.function for name, fn in self.functions.items()}
+        machine_name = f"{config.stack_prefix}-claim-sync"
         self.machine = ClaimSyncStateMachine(
             self,
             "ClaimSync",
-            name=f"{config.stack_prefix}-claim-sync",
+            name=machine_name,
             functions=lambdas,
             table=state.table,
             key=key,
@@ -102,6 +104,20 @@ class ClaimSyncStack(cdk.Stack):
             config=config,
             dashboard_name=f"{config.stack_prefix}-claim-sync",
         )
+        # Stopped, timed-out and uncaught-failed runs: jobs aborted, end recorded, lock released.
+        self.abnormal_end = AbnormalEndHandling(
+            self,
+            "AbnormalEnd",
+            state_machine=self.machine.state_machine,
+            state_machine_name=machine_name,
+            defaults=defaults,
+            environment=environment,
+            bucket=staging.bucket,
+            table=state.table,
+            key=key,
+            topic=shared.alarm_topic,
+        )
+        shared.secrets.grant_read(shared.secrets.salesforce, self.abnormal_end.function)
         self.staging = staging
         self.state = state
 

@@ -163,6 +163,24 @@ SYNC_FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("FinishRun", "handlers.finish_run.handler", memory_mb=512, timeout_s=300, staging=True),
 )
 
+# Functions outside the state machine (no ASL placeholder): AbnormalEnd runs on the state machine's
+# "Step Functions Execution Status Change" events (EventBridge rule; the local world delivers them
+# itself) for the statuses below. It may wait for an upload Lambda still running when the execution
+# ended (until that Lambda saves the run's upload state, at most its timeout), so its own timeout is
+# Lambda's maximum; past it, Lambda's asynchronous retry brings the event back.
+ABNORMAL_END_FUNCTION = FunctionSpec(
+    "AbnormalEnd",
+    "handlers.abnormal_end.handler",
+    memory_mb=256,
+    timeout_s=900,
+    staging=True,  # reads the runs' upload state only (stacks/abnormal_end.py grants exactly that)
+    salesforce=True,
+    sync_table=True,  # writes RUN records, deletes the LOCK item
+)
+EVENT_FUNCTIONS: tuple[FunctionSpec, ...] = (ABNORMAL_END_FUNCTION,)
+EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"  # EventBridge detail-type
+ABNORMAL_END_STATUSES: tuple[str, ...] = ("ABORTED", "TIMED_OUT", "FAILED")
+
 # Placeholders in the ASL other than function ARNs.
 TABLE_PLACEHOLDER = "SyncTableName"
 

@@ -56,6 +56,12 @@ def mapping() -> ClaimMapping:
 
 
 @functools.cache
+def aws(service: str) -> Any:
+    """A boto3 client of ``service`` (built once per cold start, like the others here)."""
+    return boto3.client(service)
+
+
+@functools.cache
 def staging() -> Staging:
     return Staging(boto3.client("s3"), settings().bucket)
 

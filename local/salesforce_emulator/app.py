@@ -709,7 +709,7 @@ def create_app(emu: SalesforceEmulator) -> Flask:
 
     @app.get("/__admin/faults")
     def admin_faults() -> Response:
-        return sf_json(faults.describe())
+        return sf_json({**faults.describe(), "held_jobs": bulk.held()})
 
     @app.post("/__admin/faults")
     def admin_set_faults() -> Response:
@@ -717,11 +717,14 @@ def create_app(emu: SalesforceEmulator) -> Flask:
             faults.configure(read_json_object())
         except (FaultConfigError, ValueError, TypeError) as exc:
             raise ApiError(400, "INVALID_FAULT", str(exc)) from None
+        if not faults.hold_jobs:
+            bulk.release_held()
         return sf_json(faults.describe())
 
     @app.delete("/__admin/faults")
     def admin_clear_faults() -> Response:
         faults.clear()
+        bulk.release_held()
         return sf_json(faults.describe())
 
     @app.post("/__admin/expire-tokens")

@@ -94,6 +94,7 @@ class BulkJobs:
         self._mutex = threading.RLock()
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._worker: threading.Thread | None = None
+        self._held: list[str] = []  # queued jobs the hold_jobs fault keeps from processing
 
     # -- lifecycle of the worker ------------------------------------------------------------------
 
@@ -335,11 +336,26 @@ class BulkJobs:
         info = self.store.load_job(job_id)
         return None if info is None else str(info["state"])
 
+    def held(self) -> list[str]:
+        """The jobs the ``hold_jobs`` fault keeps queued, in the order they were closed."""
+        with self._mutex:
+            return list(self._held)
+
+    def release_held(self) -> None:
+        """Queue the jobs the ``hold_jobs`` fault held back (called when the fault is turned off)."""
+        with self._mutex:
+            held, self._held = self._held, []
+        for job_id in held:
+            self._queue.put(job_id)
+
     def _process(self, job_id: str) -> None:
         with self._mutex:
             info = self.store.load_job(job_id)
             if info is None or info["state"] != "UploadComplete":
                 return  # aborted or deleted meanwhile
+            if self.faults.hold_jobs:
+                self._held.append(job_id)  # stays UploadComplete (queued) until released
+                return
             info = self._update(job_id, state="InProgress")
         started = time.monotonic()
         if self.faults.take_fail_next_job():

@@ -1,5 +1,5 @@
-"""Fault injection driven through the admin interface: lock-row failures, 503s, failing Bulk jobs,
-answers lost or late after the call was carried out."""
+"""Fault injection driven through the admin interface: lock-row failures, 503s, failing or held Bulk
+jobs, answers lost or late after the call was carried out."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ class Faults:
     lock_row_seed: int = 0
     lock_row_max_per_record: int = 1
     fail_next_job: bool = False
+    hold_jobs: bool = False  # closed Bulk jobs stay queued (UploadComplete) until this is turned off
     unavailable: dict[str, int] = field(default_factory=dict)  # call kind (or "*") -> calls left to fail
     drop_answer: dict[str, int] = field(default_factory=dict)  # kind -> calls whose answer is dropped
     slow_answer: dict[str, tuple[int, float]] = field(default_factory=dict)  # kind -> (calls, seconds)
@@ -30,7 +31,7 @@ class Faults:
     def configure(self, body: dict[str, Any]) -> None:
         """Merge an admin ``POST /faults`` body into the current configuration."""
         known = {"lock_row_share", "lock_row_seed", "lock_row_max_per_record", "unavailable", "fail_next_job",
-                 "drop_answer", "slow_answer"}  # fmt: skip
+                 "hold_jobs", "drop_answer", "slow_answer"}  # fmt: skip
         unknown = set(body) - known
         if unknown:
             raise FaultConfigError(f"unknown fault settings: {sorted(unknown)}")
@@ -47,6 +48,8 @@ class Faults:
                 self.lock_row_max_per_record = int(body["lock_row_max_per_record"])
             if "fail_next_job" in body:
                 self.fail_next_job = bool(body["fail_next_job"])
+            if "hold_jobs" in body:
+                self.hold_jobs = bool(body["hold_jobs"])
             if "unavailable" in body:
                 spec = body["unavailable"]
                 if not isinstance(spec, dict) or not isinstance(spec.get("kind"), str):
@@ -80,6 +83,7 @@ class Faults:
             self.lock_row_seed = 0
             self.lock_row_max_per_record = 1
             self.fail_next_job = False
+            self.hold_jobs = False
             self.unavailable.clear()
             self.drop_answer.clear()
             self.slow_answer.clear()
@@ -91,6 +95,7 @@ class Faults:
             "lock_row_seed": self.lock_row_seed,
             "lock_row_max_per_record": self.lock_row_max_per_record,
             "fail_next_job": self.fail_next_job,
+            "hold_jobs": self.hold_jobs,
             "unavailable": dict(self.unavailable),
             "drop_answer": dict(self.drop_answer),
             "slow_answer": {k: {"count": n, "seconds": t} for k, (n, t) in self.slow_answer.items()},

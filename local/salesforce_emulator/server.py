@@ -151,6 +151,7 @@ class SalesforceEmulator:
         self.store.wipe()
         self.counters.reset()
         self.faults.clear()
+        self.bulk.release_held()  # held jobs were wiped with the store: they are skipped
         self.cursors.clear()
         for job_dir in (self.state_dir / "jobs").glob("*"):
             if job_dir.is_dir():

@@ -33,7 +33,10 @@ EM_X86_64, EM_AARCH64 = 62, 183
 # Every Lambda entry point the stacks deploy: (module, function).
 ENTRY_POINTS = sorted(
     tuple(handler.rsplit(".", 1))
-    for handler in [*(spec.handler for spec in layout.SYNC_FUNCTIONS), CRM_HANDLER]
+    for handler in [
+        *(spec.handler for spec in (*layout.SYNC_FUNCTIONS, *layout.EVENT_FUNCTIONS)),
+        CRM_HANDLER,
+    ]
 )
 
 

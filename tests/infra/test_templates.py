@@ -206,7 +206,7 @@ def lambda_functions(s: Synthesized) -> dict[str, dict[str, Any]]:
 
 def test_every_function_has_the_project_defaults(synthesized: Synthesized) -> None:
     functions = lambda_functions(synthesized)
-    assert len(functions) == len(layout.SYNC_FUNCTIONS) + 1
+    assert len(functions) == len(layout.SYNC_FUNCTIONS) + len(layout.EVENT_FUNCTIONS) + 1  # + the CRM API
     for fn in functions.values():
         props = fn["Properties"]
         assert props["Runtime"] == f"python{synthesized.config.lambda_python_version}"
@@ -220,7 +220,7 @@ def test_sync_functions_match_the_layout(synthesized: Synthesized) -> None:
     by_handler = {
         fn["Properties"]["Handler"]: fn["Properties"] for fn in lambda_functions(synthesized).values()
     }
-    for spec in layout.SYNC_FUNCTIONS:
+    for spec in (*layout.SYNC_FUNCTIONS, *layout.EVENT_FUNCTIONS):
         props = by_handler[spec.handler]
         assert (props["MemorySize"], props["Timeout"]) == (spec.memory_mb, spec.timeout_s)
     assert CRM_HANDLER in by_handler
@@ -312,10 +312,11 @@ def test_no_wildcard_actions_anywhere(synthesized: Synthesized) -> None:
 
 
 def test_each_function_is_deployed_as_declared(synthesized: Synthesized) -> None:
-    """Memory, timeout, ephemeral storage and reserved concurrency come from layout.SYNC_FUNCTIONS."""
+    """Memory, timeout, ephemeral storage and reserved concurrency come from layout.SYNC_FUNCTIONS
+    and layout.EVENT_FUNCTIONS."""
     functions = resources(synthesized.json(synthesized.stacks.sync), "AWS::Lambda::Function")
     by_handler = {f["Properties"]["Handler"]: f["Properties"] for f in functions.values()}
-    for spec in layout.SYNC_FUNCTIONS:
+    for spec in (*layout.SYNC_FUNCTIONS, *layout.EVENT_FUNCTIONS):
         props = by_handler[spec.handler]
         assert props["MemorySize"] == spec.memory_mb and props["Timeout"] == spec.timeout_s, spec.name
         assert props["EphemeralStorage"] == {"Size": spec.ephemeral_mb}, spec.name
@@ -431,7 +432,7 @@ def test_the_expected_alarms_exist(synthesized: Synthesized) -> None:
     } <= found
     per_function = [a for a in alarms(synthesized) if a["Namespace"] == "AWS/Lambda"]
     assert {a["MetricName"] for a in per_function} == {"Errors", "Throttles"}
-    assert len(per_function) == 2 * (len(layout.SYNC_FUNCTIONS) + 1)
+    assert len(per_function) == 2 * (len(layout.SYNC_FUNCTIONS) + len(layout.EVENT_FUNCTIONS) + 1)
 
 
 def test_custom_metric_alarms_match_what_powertools_emits(synthesized: Synthesized) -> None:

@@ -33,6 +33,7 @@ class World:
     endpoints: dict[str, Any]
     aws: LocalAws
     logs: list[str] = field(default_factory=list)
+    local: LocalWorld | None = None  # the world object itself, when this process runs it
 
     # -- emulator admin ------------------------------------------------------------------------------
     def _admin(self, system: str, method: str, path: str, **kwargs: Any) -> Any:
@@ -99,6 +100,11 @@ class World:
         events = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
         return json.dumps(events, default=str)
 
+    def settled(self, execution_arn: str, timeout_s: float = 60) -> Any:
+        """The delivery of the execution's abnormal end to AbnormalEnd (the EventBridge rule's)."""
+        assert self.local is not None and self.local.abnormal_ends is not None
+        return self.local.abnormal_ends.wait_for(execution_arn, timeout_s=timeout_s)
+
     # -- running ---------------------------------------------------------------------------------------
     def sync(self, **kwargs: Any) -> dict[str, Any]:
         checkpoint_before = self.checkpoint()
@@ -148,7 +154,7 @@ def _world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     world = LocalWorld(WorldOptions(state_dir=state, claims=0, sync_overrides=TEST_DEFAULTS))
     endpoints = world.start()
     try:
-        yield World(endpoints, world.aws)
+        yield World(endpoints, world.aws, local=world)
     finally:
         world.stop()
 

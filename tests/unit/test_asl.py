@@ -88,3 +88,40 @@ def test_map_runs_over_pages_with_bounded_concurrency():
     m = ASL["States"]["TransformPages"]
     assert m["ItemsPath"] == "$.sources.report.pages"
     assert 1 <= m["MaxConcurrency"] <= 40
+
+
+DYNAMODB_TASK_TIMEOUT_MAX_S = 60  # one item read or write: seconds, never minutes
+
+
+def test_every_task_state_times_out_no_sooner_than_its_function():
+    """A Task without TimeoutSeconds waits on a lost invocation until the whole run times out (4 h),
+    holding the lock; a Lambda Task must not time out before its function could have finished."""
+    functions = {f"${{{spec.placeholder}}}": spec for spec in layout.SYNC_FUNCTIONS}
+    tasks = [(name, s) for name, s in all_states() if s["Type"] == "Task"]
+    assert len(tasks) == len(functions) + 7  # and the 7 DynamoDB item tasks
+    for name, state in tasks:
+        timeout = state.get("TimeoutSeconds")
+        assert isinstance(timeout, int), f"{name} has no TimeoutSeconds"
+        spec = functions.get(state["Resource"])
+        if spec is not None:
+            assert timeout >= spec.timeout_s, f"{name}: {timeout} s < {spec.name}'s {spec.timeout_s} s"
+        else:
+            assert state["Resource"].startswith("arn:aws:states:::dynamodb:"), name
+            assert 1 <= timeout <= DYNAMODB_TASK_TIMEOUT_MAX_S, name
+    assert ASL["TimeoutSeconds"] > max(spec.timeout_s for spec in layout.SYNC_FUNCTIONS)
+
+
+def test_the_cli_reads_the_lock_outcome_from_these_states():
+    """``claimsync sync`` (operator.lock_outcome) knows a run holds the lock once it entered the
+    state after AcquireLock, and that it was refused from the AlreadyRunning output."""
+    from claimsync import operator
+
+    top = ASL["States"]
+    assert top["AcquireLock"]["Next"] == operator.AFTER_LOCK_STATE
+    refused = [
+        c["Next"]
+        for c in top["AcquireLock"]["Catch"]
+        if "DynamoDB.ConditionalCheckFailedException" in c["ErrorEquals"]
+    ]
+    assert refused == ["AlreadyRunning"]
+    assert top["AlreadyRunning"]["Parameters"]["status"] == "ALREADY_RUNNING" and top["AlreadyRunning"]["End"]

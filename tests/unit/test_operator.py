@@ -29,6 +29,17 @@ class World:
     deployment: operator.Deployment
 
 
+# A run that takes the lock (the state after AcquireLock is entered, as `claimsync sync` waits for)
+# and then goes on for an hour: following it ends at the follower's deadline, not the run's end.
+RUN_HOLDING_THE_LOCK = {
+    "StartAt": "AcquireLock",
+    "States": {
+        "AcquireLock": {"Type": "Pass", "Next": operator.AFTER_LOCK_STATE},
+        operator.AFTER_LOCK_STATE: {"Type": "Wait", "Seconds": 3600, "End": True},
+    },
+}
+
+
 def deploy_fakes(cfn: Any, sfn: Any, ddb: Any, s3: Any) -> operator.Deployment:
     s3.create_bucket(Bucket="staging")
     ddb.create_table(
@@ -42,7 +53,7 @@ def deploy_fakes(cfn: Any, sfn: Any, ddb: Any, s3: Any) -> operator.Deployment:
     )
     machine = sfn.create_state_machine(
         name="Claimsync-claim-sync",
-        definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),
+        definition=json.dumps(RUN_HOLDING_THE_LOCK),
         roleArn="arn:aws:iam::123456789012:role/sfn",
     )["stateMachineArn"]
     template = {
@@ -62,11 +73,20 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         monkeypatch.setenv(name, "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    with mock_aws():
+    # Executions run (moto's interpreter): `claimsync sync` waits until a run holds the lock.
+    with mock_aws(config={"stepfunctions": {"execute_state_machine": True}}):
         clients = [
             boto3.client(s, region_name=REGION) for s in ("cloudformation", "stepfunctions", "dynamodb", "s3")
         ]
-        yield World(*clients, deployment=deploy_fakes(*clients))
+        world = World(*clients, deployment=deploy_fakes(*clients))
+        try:
+            yield world
+        finally:  # wake the runs' Wait states: no thread outlives the test
+            machine = world.deployment.state_machine_arn
+            for execution in world.sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")[
+                "executions"
+            ]:
+                world.sfn.stop_execution(executionArn=execution["executionArn"])
 
 
 def test_default_stack_name_is_the_stacks_default() -> None:
@@ -193,7 +213,7 @@ def test_cli_sync_runs_and_failures_against_the_deployed_stack(
 def test_cli_follow_against_aws_stops_at_its_timeout_and_says_how_to_follow_again(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """moto's plain Step Functions never ends an execution: following it must end at the deadline."""
+    """The fake run goes on for an hour: following it must end at the deadline (exit 8)."""
     from local.cli import main
 
     assert main(["sync", "--follow", "--region", REGION, "--timeout", "0.5"]) == 8

@@ -295,3 +295,23 @@ def test_crlf_and_other_delimiters(api: Api) -> None:
         2,
         0,
     )
+
+
+def test_hold_jobs_fault_keeps_closed_jobs_queued_until_released_and_abort_wins(
+    api: Api, clean: SalesforceEmulator, http: requests.Session
+) -> None:
+    http.post(clean.admin_url + "/faults", json={"hold_jobs": True})
+    held, aborted = create_job(api)["id"], create_job(api)["id"]
+    for job_id, claim in ((held, "H1"), (aborted, "A1")):
+        assert upload(api, job_id, f"Claim_Number__c\n{claim}\n").status_code == 201
+        assert api("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"}).status_code == 200
+    wait_for(lambda: http.get(clean.admin_url + "/faults").json()["held_jobs"] == [held, aborted])
+    assert api("GET", f"jobs/ingest/{held}").json()["state"] == "UploadComplete", "queued, not processed"
+
+    assert api("PATCH", f"jobs/ingest/{aborted}", json={"state": "Aborted"}).status_code == 200
+    assert "A1" in api("GET", f"jobs/ingest/{aborted}/unprocessedrecords/").text
+    http.delete(clean.admin_url + "/faults")  # released: processed in order, the aborted one skipped
+    assert finished(api, held)["numberRecordsProcessed"] == 1
+    assert api("GET", f"jobs/ingest/{aborted}").json()["state"] == "Aborted"
+    claims = api("GET", "query", params={"q": "SELECT Claim_Number__c FROM Claim__c"}).json()["records"]
+    assert [r["Claim_Number__c"] for r in claims] == ["H1"]
