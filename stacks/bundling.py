@@ -100,6 +100,11 @@ def runtime_provided_dir(
     return _install("runtime", pinned, target, cache_dir)
 
 
+def install_requirements(label: str, lines: list[str], target: BundleTarget, cache_dir: Path = CACHE_DIR) -> Path:
+    """``lines`` installed for ``target`` into the cache (or found there): the directory."""
+    return _install(label, lines, target, cache_dir)
+
+
 def _install(label: str, lines: list[str], target: BundleTarget, cache_dir: Path) -> Path:
     key = hashlib.sha256(
         "\n".join(
