@@ -123,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
             )
             runtime = runtime_provided_dir(HOST)
             for name, lines in CANDIDATES.items():
-                deployed = tree_size(install_requirements(f"bench-{name}", lines, DEPLOYED, CACHE_DIR)) if lines else 0
+                deployed = (
+                    tree_size(install_requirements(f"bench-{name}", lines, DEPLOYED, CACHE_DIR))
+                    if lines
+                    else 0
+                )
                 paths = [str(install_requirements(f"bench-{name}", lines, HOST, CACHE_DIR))] if lines else []
                 secret = endpoint if name == "kms" else str(pem)
                 samples = []
@@ -137,17 +141,24 @@ def main(argv: list[str] | None = None) -> int:
                     samples.append(json.loads(out.stdout))
                 results[name] = {
                     "bundle_bytes": deployed,
-                    **{k: statistics.median(s[k] for s in samples) for k in ("import", "setup", "first", "warm")},
+                    **{
+                        k: statistics.median(s[k] for s in samples)
+                        for k in ("import", "setup", "first", "warm")
+                    },
                 }
     finally:
         server.stop()
-    print(f"{'candidate':20s} {'bundle +':>10s} {'import':>9s} {'key/client':>11s} {'first sign':>11s} {'warm sign':>10s}")
+    print(
+        f"{'candidate':20s} {'bundle +':>10s} {'import':>9s} {'key/client':>11s} {'first sign':>11s} {'warm sign':>10s}"
+    )
     for name, r in results.items():
         print(
             f"{name:20s} {r['bundle_bytes'] / 1e6:8.1f} MB {r['import'] * 1000:7.0f} ms {r['setup'] * 1000:8.1f} ms "
             f"{r['first'] * 1000:8.1f} ms {r['warm'] * 1000:8.2f} ms"
         )
-    print("kms: moto on 127.0.0.1 (loopback + moto's signing), not AWS; import = boto3 itself, which every handler already imports")
+    print(
+        "kms: moto on 127.0.0.1 (loopback + moto's signing), not AWS; import = boto3 itself, which every handler already imports"
+    )
     return 0
 
 
