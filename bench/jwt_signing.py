@@ -124,11 +124,15 @@ def main(argv: list[str] | None = None) -> int:
             runtime = runtime_provided_dir(HOST)
             for name, lines in CANDIDATES.items():
                 deployed = (
-                    tree_size(install_requirements(f"bench-{name}", lines, DEPLOYED, CACHE_DIR))
+                    tree_size(install_requirements(f"bench-{name}", lines, DEPLOYED, CACHE_DIR, hashed=False))
                     if lines
                     else 0
                 )
-                paths = [str(install_requirements(f"bench-{name}", lines, HOST, CACHE_DIR))] if lines else []
+                paths = (
+                    [str(install_requirements(f"bench-{name}", lines, HOST, CACHE_DIR, hashed=False))]
+                    if lines
+                    else []
+                )
                 secret = endpoint if name == "kms" else str(pem)
                 samples = []
                 for _ in range(args.repeat):

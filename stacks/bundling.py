@@ -165,13 +165,16 @@ def runtime_provided_dir(
 
 
 def install_requirements(
-    label: str, lines: list[str], target: BundleTarget, cache_dir: Path = CACHE_DIR
+    label: str, lines: list[str], target: BundleTarget, cache_dir: Path = CACHE_DIR, *, hashed: bool = True
 ) -> Path:
-    """``lines`` installed for ``target`` into the cache (or found there): the directory."""
-    return _install(label, lines, target, cache_dir)
+    """``lines`` installed for ``target`` into the cache (or found there). ``hashed=False`` only for
+    measurements of candidates that are not in a lock (bench/); nothing deployed is installed so."""
+    return _install(label, lines, target, cache_dir, hashed=hashed)
 
 
-def _install(label: str, lines: list[str], target: BundleTarget, cache_dir: Path) -> Path:
+def _install(
+    label: str, lines: list[str], target: BundleTarget, cache_dir: Path, *, hashed: bool = True
+) -> Path:
     key = hashlib.sha256(
         "\n".join(
             [RECIPE_VERSION, target.python_version, target.architecture, *target.platforms, *lines]
@@ -195,7 +198,7 @@ def _install(label: str, lines: list[str], target: BundleTarget, cache_dir: Path
                 "--implementation", "cp",
                 "--python-version", target.python_version,
                 "--only-binary=:all:",
-                "--require-hashes",  # every line carries the lock's hashes; anything unlisted fails
+                *(["--require-hashes"] if hashed else []),  # the lock's hashes; anything unlisted fails
                 "--target", str(install),
                 "-r", str(req_file),
             ],
