@@ -664,10 +664,14 @@ def test_the_jwt_signing_key_is_asymmetric_and_only_salesforce_readers_may_sign(
         for name, fn in resources(template, "AWS::Lambda::Function").items():
             statements = policy_statements_of_role(template, logical_id_of(fn["Properties"]["Role"]))
             signing = [st for st in statements if "kms:Sign" in actions([st])]
+            salesforce_secret = shared.get_logical_id(shared.secrets.salesforce.node.default_child)
             reads_salesforce = any(
                 "secretsmanager:GetSecretValue" in actions([st])
-                and logical_id_of(shared_target(synthesized, st["Resource"]))
-                == shared.get_logical_id(shared.secrets.salesforce.node.default_child)
+                and salesforce_secret
+                in {
+                    logical_id_of(shared_target(synthesized, r))
+                    for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+                }
                 for st in statements
             )
             if reads_salesforce:
