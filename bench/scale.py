@@ -46,7 +46,9 @@ def _admin(world: LocalWorld, system: str, method: str, path: str, **kw: Any) ->
 
 def history(world: LocalWorld, execution: str) -> list[dict[str, Any]]:
     sfn = aws_client(world.endpoints, "stepfunctions")
-    arn = world.endpoints["aws"]["state_machine_arn"].replace(":stateMachine:", ":execution:") + ":" + execution
+    arn = (
+        world.endpoints["aws"]["state_machine_arn"].replace(":stateMachine:", ":execution:") + ":" + execution
+    )
     events: list[dict[str, Any]] = []
     kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
     while True:
@@ -61,7 +63,9 @@ def phases(events: list[dict[str, Any]]) -> dict[str, float]:
     entered: dict[str, float] = {}
     exited: dict[str, float] = {}
     for event in events:
-        name = (event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}).get("name")
+        name = (event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}).get(
+            "name"
+        )
         if not name:
             continue
         at = event["timestamp"].timestamp()
@@ -150,8 +154,13 @@ def markdown(result: dict[str, Any]) -> str:
         )
     lines += ["", "Max Memory Used (MB) per function:", "", "| run | " + " | ".join(functions) + " |",
               "|---|" + "---|" * len(functions)]  # fmt: skip
-    for label, r in [*((f"{r['rows_in']:,}", r) for r in result["full"]), ("1 % incr.", result["incremental"])]:
-        lines.append(f"| {label} | " + " | ".join(str(r["max_memory_used_mb"].get(f, "")) for f in functions) + " |")
+    for label, r in [
+        *((f"{r['rows_in']:,}", r) for r in result["full"]),
+        ("1 % incr.", result["incremental"]),
+    ]:
+        lines.append(
+            f"| {label} | " + " | ".join(str(r["max_memory_used_mb"].get(f, "")) for f in functions) + " |"
+        )
     return "\n".join(lines)
 
 
@@ -186,7 +195,9 @@ def main(argv: list[str] | None = None) -> int:
         text = (DOCS / "performance.md").read_text() if (DOCS / "performance.md").exists() else ""
         begin, end = "<!-- scale:begin -->", "<!-- scale:end -->"
         table = f"{begin}\n{markdown(result)}\n{end}"
-        text = text.split(begin)[0] + table + text.split(end)[1] if begin in text else text + "\n" + table + "\n"
+        text = (
+            text.split(begin)[0] + table + text.split(end)[1] if begin in text else text + "\n" + table + "\n"
+        )
         (DOCS / "performance.md").write_text(text)
     return 0
 
