@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from bench import bulk_upsert, claim_sync, crm_api, synth
+from bench import bulk_upsert, claim_sync, crm_api, jwt_signing, synth
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -18,6 +18,8 @@ def main() -> int:
          ["--out", str(RESULTS / "claim_sync.json")]),
         ("CRM API: 1,000 warm requests, session reused vs login per request", crm_api.main, []),
         ("CDK synth (first and cached), bundle size, handler cold imports", synth.main, []),
+        ("JWT-bearer signing: rsa vs PyJWT + cryptography vs KMS (bundle, cold start, latency)",
+         jwt_signing.main, []),
     ]  # fmt: skip
     for title, func, args in steps:
         print(f"\n=== {title} ===", flush=True)

@@ -445,6 +445,27 @@ def _cmd_preview(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cmd_salesforce_certificate(args: argparse.Namespace) -> int:
+    import boto3
+
+    from local.connected_app import CertificateError, build_certificate, certificate_pem, describe
+
+    session = boto3.session.Session(region_name=args.region) if args.region else boto3.session.Session()
+    try:
+        certificate = build_certificate(
+            session.client("kms"), args.key_id, common_name=args.common_name, days=args.days
+        )
+    except CertificateError as exc:
+        raise CliError(ExitCode.AWS, str(exc)) from None
+    pem = certificate_pem(certificate)
+    if args.out:
+        Path(args.out).write_bytes(pem)
+    else:
+        sys.stdout.write(pem.decode("ascii"))
+    print(f"connected-app certificate for {args.key_id}: {describe(certificate)}", file=sys.stderr)
+    return ExitCode.OK
+
+
 # ---- the parser -------------------------------------------------------------------------------------
 def _add_world_options(verb: argparse.ArgumentParser) -> None:
     verb.add_argument("--local", action="store_true", help="run against the local world instead of AWS")
@@ -553,6 +574,21 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--mapping", help="a column-to-field mapping file (default: the packaged mapping)")
     pre.add_argument("--json", action="store_true", help="print the result as one JSON object")
     pre.set_defaults(func=_cmd_preview)
+
+    cert = verbs.add_parser(
+        "salesforce-certificate",
+        help="the connected app's certificate for the JWT bearer grant, signed by the KMS key",
+        description="Build an X.509 certificate of the KMS signing key's public half, signed by that key "
+        "through KMS, to upload to the Salesforce connected app (docs/runbook.md, 1.4). Needs "
+        "kms:GetPublicKey and kms:Sign on the key.",
+        epilog=EPILOG,
+    )
+    cert.add_argument("--key-id", default="alias/claimsync-salesforce-jwt", help="KMS key id, ARN or alias")
+    cert.add_argument("--region", help="AWS region (default: the AWS CLI configuration)")
+    cert.add_argument("--days", type=positive_int, default=730, help="validity in days (default 730)")
+    cert.add_argument("--common-name", default="claimsync JWT bearer", help="the certificate's CN")
+    cert.add_argument("--out", help="write the PEM here (default: standard output)")
+    cert.set_defaults(func=_cmd_salesforce_certificate)
 
     local = verbs.add_parser(
         "local",

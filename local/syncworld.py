@@ -18,7 +18,7 @@ from claimsync import layout
 from claimsync.config import SyncSettings, settings_to_env
 from local.aws import LocalAws
 from local.aws.events import ExecutionStatusRule
-from local.world import salesforce_secret
+from local.connected_app import local_jwt_secret
 
 LOCAL_BUCKET = "claimsync-local-staging"
 LOCAL_TABLE = "claimsync-local-sync-state"
@@ -107,7 +107,8 @@ def deploy_claim_sync(aws: LocalAws, endpoints: dict[str, Any], settings: SyncSe
     cmd = endpoints["collaboratemd"]
     secrets.create_secret(
         Name=settings.salesforce_secret_id,
-        SecretString=json.dumps(salesforce_secret(endpoints)),
+        # The JWT-bearer grant signed by moto's KMS, as deployed (the password grant stays for seeding).
+        SecretString=json.dumps(local_jwt_secret(aws.client("kms"), endpoints)),
     )
     secrets.create_secret(
         Name=settings.collaboratemd_secret_id,

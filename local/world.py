@@ -260,7 +260,6 @@ def salesforce_endpoints(
         "security_token": creds.security_token,
         "client_id": creds.client_id,
         "client_secret": creds.client_secret,
-        "jwt_private_key": str(emulator.jwt_private_key_path),
         "ca_cert": str(tls.ca_cert),
         "api_version": SF_API_VERSION,
         "admin_url": emulator.admin_url,

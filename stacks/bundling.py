@@ -1,12 +1,17 @@
 """Lambda code packaging without Docker: the code of ``lambdas/`` plus manylinux wheels.
 
 The original system died in production with ``GLIBC_2.28 not found``: its dependencies were built on
-the wrong platform. Here pip resolves ``requirements.txt`` for the *function's* platform, never the
-host's: ``--platform manylinux…_<arch> --implementation cp --python-version <runtime>
+the wrong platform. Here pip installs the locked runtime dependencies for the *function's* platform,
+never the host's: ``--platform manylinux…_<arch> --implementation cp --python-version <runtime>
 --only-binary=:all:``, accepting only manylinux tags the Lambda runtime's glibc satisfies (Python
 3.12+ runtimes run on Amazon Linux 2023, glibc 2.34). No compiler, no Docker, any host.
 
-The dependency install is cached under ``.bundle-cache/`` by a hash of the requirements, the target
+What is installed comes from ``requirements.lock`` (``pip-compile --generate-hashes`` of
+``requirements.txt``), with ``--require-hashes``: the runtime's top-level pins minus what the Lambda
+runtime provides (boto3), plus exactly what the lock says they need. A wheel whose hash is not in
+the lock, or a dependency the lock does not list, fails the build.
+
+The dependency install is cached under ``.bundle-cache/`` by a hash of the locked lines, the target
 (Python version, architecture, platform tags) and this module's recipe version, so repeated synths
 only copy files. The code (handlers + the ``claimsync`` package) is copied fresh every time.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -28,10 +34,10 @@ from aws_cdk import aws_lambda as lambda_
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LAMBDAS_DIR = REPO_ROOT / "lambdas"
-REQUIREMENTS = REPO_ROOT / "requirements.txt"
+REQUIREMENTS_LOCK = REPO_ROOT / "requirements.lock"  # pip-compile --generate-hashes of requirements.txt
 CACHE_DIR = REPO_ROOT / ".bundle-cache"
 
-RECIPE_VERSION = "1"  # bump when the way the bundle is built changes: invalidates the cache
+RECIPE_VERSION = "2"  # bump when the way the bundle is built changes: invalidates the cache
 RUNTIME_GLIBC = (2, 34)  # Amazon Linux 2023, the OS of the python3.12 / python3.13 Lambda runtimes
 OLDEST_MANYLINUX_GLIBC = (2, 17)  # manylinux2014
 # Provided by the Lambda runtime; bundling them would shadow the runtime's (and add ~25 MB).
@@ -67,40 +73,108 @@ class BundleTarget:
         return cls(python_version=python_version, architecture=arch)
 
 
-def bundle_requirements(requirements: Path = REQUIREMENTS) -> list[str]:
-    """The requirement lines to install: requirements.txt minus what the runtime provides."""
-    lines = []
-    for raw in requirements.read_text().splitlines():
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        name = line.split("==")[0].split("[")[0].split(">")[0].split("<")[0].strip().lower()
-        if name.replace("_", "-") not in RUNTIME_PROVIDED:
-            lines.append(line)
-    return lines
+@dataclass(frozen=True)
+class LockedRequirement:
+    """One entry of a pip-compile lock: ``name==version`` with its hashes, and who needs it."""
+
+    name: str  # normalized (PEP 503)
+    line: str  # ``name==version --hash=sha256:… …``, one line for pip
+    via: frozenset[str]  # normalized names of the packages that need it, or ``-r <file>`` for a top-level pin
+
+
+def normalize(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def read_lock(lock: Path = REQUIREMENTS_LOCK) -> dict[str, LockedRequirement]:
+    """The entries of a lock written by ``pip-compile --generate-hashes`` (annotations on)."""
+    entries: dict[str, LockedRequirement] = {}
+    name, parts, via = "", [], set()
+
+    def flush() -> None:
+        if name:
+            entries[normalize(name)] = LockedRequirement(normalize(name), " ".join(parts), frozenset(via))
+
+    in_via = False
+    for raw in lock.read_text().splitlines():
+        line = raw.strip()
+        if not raw.startswith((" ", "#")) and "==" in line:
+            flush()
+            requirement = line.rstrip("\\").strip()
+            name, parts, via, in_via = requirement.split("==")[0].split("[")[0], [requirement], set(), False
+        elif line.startswith("--hash="):
+            parts.append(line.rstrip("\\").strip())
+        elif line.startswith("# via"):
+            rest = line.removeprefix("# via").strip()
+            in_via = not rest
+            if rest:
+                via.add(rest if rest.startswith("-") else normalize(rest))
+        elif in_via and line.startswith("#   "):
+            item = line.removeprefix("#").strip()
+            via.add(item if item.startswith("-") else normalize(item.split(" ")[0]))
+        else:
+            in_via = False
+    flush()
+    return entries
+
+
+def closure(lock: dict[str, LockedRequirement], roots: set[str]) -> list[LockedRequirement]:
+    """``roots`` and everything they need, transitively, as the lock records it (its ``via``)."""
+    needed = {normalize(r) for r in roots}
+    missing = needed - set(lock)
+    if missing:
+        raise ValueError(f"not in the lock: {sorted(missing)}")
+    while True:
+        more = {name for name, entry in lock.items() if name not in needed and entry.via & needed}
+        if not more:
+            return [lock[name] for name in sorted(needed)]
+        needed |= more
+
+
+def top_level(lock: dict[str, LockedRequirement]) -> set[str]:
+    return {name for name, entry in lock.items() if any(v.startswith("-r ") for v in entry.via)}
+
+
+def bundle_requirements(lock: Path = REQUIREMENTS_LOCK) -> list[str]:
+    """The hashed lines to bundle: the runtime's top-level pins except what the Lambda runtime
+    provides, and what they need. Not boto3's own dependencies (python-dateutil, six, …) unless a
+    bundled package needs them too."""
+    entries = read_lock(lock)
+    return [e.line for e in closure(entries, top_level(entries) - RUNTIME_PROVIDED)]
+
+
+def runtime_provided_requirements(lock: Path = REQUIREMENTS_LOCK) -> list[str]:
+    """The hashed lines of what the Lambda runtime provides (boto3 and its dependencies)."""
+    entries = read_lock(lock)
+    return [e.line for e in closure(entries, top_level(entries) & RUNTIME_PROVIDED)]
 
 
 def dependencies_dir(
-    target: BundleTarget, requirements: Path = REQUIREMENTS, cache_dir: Path = CACHE_DIR
+    target: BundleTarget, lock: Path = REQUIREMENTS_LOCK, cache_dir: Path = CACHE_DIR
 ) -> Path:
     """The installed dependencies for ``target``: from the cache, or installed now with pip."""
-    return _install("deps", bundle_requirements(requirements), target, cache_dir)
+    return _install("deps", bundle_requirements(lock), target, cache_dir)
 
 
 def runtime_provided_dir(
-    target: BundleTarget, requirements: Path = REQUIREMENTS, cache_dir: Path = CACHE_DIR
+    target: BundleTarget, lock: Path = REQUIREMENTS_LOCK, cache_dir: Path = CACHE_DIR
 ) -> Path:
-    """What the Lambda runtime itself provides (boto3 at the pinned version), for the import tests
+    """What the Lambda runtime itself provides (boto3 at the locked version), for the import tests
     and benchmarks that load a bundle on this host. Never part of the deployed asset."""
-    pinned = [
-        line.split("#", 1)[0].strip()
-        for line in requirements.read_text().splitlines()
-        if line.split("==")[0].strip().lower() in RUNTIME_PROVIDED
-    ]
-    return _install("runtime", pinned, target, cache_dir)
+    return _install("runtime", runtime_provided_requirements(lock), target, cache_dir)
 
 
-def _install(label: str, lines: list[str], target: BundleTarget, cache_dir: Path) -> Path:
+def install_requirements(
+    label: str, lines: list[str], target: BundleTarget, cache_dir: Path = CACHE_DIR, *, hashed: bool = True
+) -> Path:
+    """``lines`` installed for ``target`` into the cache (or found there). ``hashed=False`` only for
+    measurements of candidates that are not in a lock (bench/); nothing deployed is installed so."""
+    return _install(label, lines, target, cache_dir, hashed=hashed)
+
+
+def _install(
+    label: str, lines: list[str], target: BundleTarget, cache_dir: Path, *, hashed: bool = True
+) -> Path:
     key = hashlib.sha256(
         "\n".join(
             [RECIPE_VERSION, target.python_version, target.architecture, *target.platforms, *lines]
@@ -124,6 +198,7 @@ def _install(label: str, lines: list[str], target: BundleTarget, cache_dir: Path
                 "--implementation", "cp",
                 "--python-version", target.python_version,
                 "--only-binary=:all:",
+                *(["--require-hashes"] if hashed else []),  # the lock's hashes; anything unlisted fails
                 "--target", str(install),
                 "-r", str(req_file),
             ],

@@ -37,6 +37,11 @@ ROTATION_REASON = (
     "rotation Lambda without the vendor's admin UI; the manual rotation is in docs/runbook.md."
 )
 
+JWT_KEY_ROTATION_REASON = (
+    "Asymmetric KMS keys cannot rotate automatically. Rotation is a new key plus a new connected-app "
+    "certificate (claimsync salesforce-certificate), done by the operator as described in docs/runbook.md."
+)
+
 
 class IntegrationSecrets(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, key: kms.IKey, prefix: str) -> None:
@@ -50,6 +55,18 @@ class IntegrationSecrets(Construct):
             generated_key="client_secret",
             key=key,
         )
+        # The JWT bearer grant signs with this key (claimsync.jwt_bearer); its private half never leaves KMS.
+        self.salesforce_jwt_key = kms.Key(
+            self,
+            "SalesforceJwtKey",
+            alias=f"alias/{prefix.lower()}-salesforce-jwt",
+            description="claimsync: signs the Salesforce JWT-bearer assertions (RS256); see docs/runbook.md",
+            key_spec=kms.KeySpec.RSA_2048,
+            key_usage=kms.KeyUsage.SIGN_VERIFY,
+            removal_policy=cdk.RemovalPolicy.RETAIN,
+        )
+        for finding in ("AwsSolutions-KMS5", "HIPAA.Security-KMSBackingKeyRotationEnabled"):
+            nag.acknowledge(self.salesforce_jwt_key, finding, JWT_KEY_ROTATION_REASON)
         self.collaboratemd = self._secret(
             "CollaborateMD",
             name=f"{prefix.lower()}/collaboratemd",
@@ -61,6 +78,7 @@ class IntegrationSecrets(Construct):
 
     def grant_read(self, secret: secretsmanager.ISecret, grantee: iam.IGrantable) -> None:
         """Read one secret: its value, and decryption by the project key only through Secrets Manager.
+        Reading the Salesforce secret includes signing with the JWT key (``kms:Sign``, that key only).
 
         Written on the grantee's own policy (``Secret.grant_read`` would edit the key policy in the
         shared stack with the grantee's ARN: a cross-stack cycle).
@@ -78,6 +96,10 @@ class IntegrationSecrets(Construct):
                 conditions={"StringEquals": {"kms:ViaService": f"secretsmanager.{region}.amazonaws.com"}},
             )
         )
+        if secret is self.salesforce:
+            grantee.grant_principal.add_to_principal_policy(
+                iam.PolicyStatement(actions=["kms:Sign"], resources=[self.salesforce_jwt_key.key_arn])
+            )
 
     def _secret(
         self,

@@ -21,3 +21,9 @@ class SharedStack(cdk.Stack):
         self.key = ProjectKey(self, "Encryption", alias=f"alias/{config.stack_prefix.lower()}").key
         self.secrets = IntegrationSecrets(self, "Secrets", key=self.key, prefix=config.stack_prefix)
         self.alarm_topic = AlarmTopic(self, "Alarms", key=self.key, email=config.alarm_email).topic
+        cdk.CfnOutput(
+            self,
+            "SalesforceJwtKeyArn",
+            value=self.secrets.salesforce_jwt_key.key_arn,
+            description="kms_key_id for the Salesforce secret's jwt grant (claimsync salesforce-certificate)",
+        )

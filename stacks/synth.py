@@ -7,13 +7,17 @@
    written to ``cdk.out/validation-report.json``.
 2. ``cfn-lint`` on every ``*.template.json`` in the output directory: any error (or a warning other
    than the ignored ones below) fails.
+3. ``checkov`` (CloudFormation checks, offline, from its own ``.venv-checkov``) on the same
+   templates: any failed check, or a suppression without a written reason (``stacks.checkov.skip``),
+   fails; the report is written to ``cdk.out/checkov-report.json``.
 
-Exit status: 0 only when both pass. Prints the wall time of each step.
+Exit status: 0 only when all three pass. Prints the wall time of each step.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -64,6 +68,28 @@ def cfn_lint(outdir: Path) -> int:
     return result.returncode
 
 
+def run_checkov(outdir: Path) -> int:
+    from stacks import checkov
+
+    templates = sorted(outdir.glob("*.template.json"))
+    try:
+        report = checkov.run(templates)
+    except (FileNotFoundError, RuntimeError) as exc:
+        print(f"checkov: {exc}", file=sys.stderr)
+        return 2
+    (outdir / "checkov-report.json").write_text(json.dumps(report, indent=1))
+    findings = checkov.unexplained(report)
+    explained = list(checkov.skipped(report))
+    for finding in findings:
+        print(f"checkov: {finding}", file=sys.stderr)
+    summary = report.get("summary", {}) if isinstance(report, dict) else {}
+    print(
+        f"checkov: {len(templates)} templates, {summary.get('passed', '?')} passed, "
+        f"{len(explained)} suppressed with a reason, {len(findings)} unexplained"
+    )
+    return 1 if findings else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outdir", type=Path, default=REPO_ROOT / "cdk.out")
@@ -83,7 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     rc = cfn_lint(args.outdir)
     print(f"cfn-lint: {time.perf_counter() - started:.1f} s")
-    return rc
+    started = time.perf_counter()
+    checkov_rc = run_checkov(args.outdir)
+    print(f"checkov: {time.perf_counter() - started:.1f} s")
+    return rc or checkov_rc
 
 
 if __name__ == "__main__":

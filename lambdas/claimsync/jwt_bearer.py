@@ -1,120 +1,97 @@
-"""The Salesforce OAuth 2.0 JWT-bearer assertion: a compact JWS signed RS256, with the ``rsa`` package.
+"""The Salesforce OAuth 2.0 JWT-bearer assertion: a compact JWS signed RS256 by an asymmetric KMS key.
 
-RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3). The pure-Python ``rsa`` package does the
-signing (with blinding), so the Lambda bundle needs no compiled crypto library.
-
-The private key is a PEM, either PKCS#1 (``BEGIN RSA PRIVATE KEY``) or unencrypted PKCS#8
-(``BEGIN PRIVATE KEY``, an RSA ``PrivateKeyInfo``). Anything else (encrypted keys, EC keys, a
-certificate, garbage) raises ``ValueError`` with a message that never contains key material.
+RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 §3.3), which is exactly KMS's
+``RSASSA_PKCS1_V1_5_SHA_256`` over the raw signing input (``MessageType=RAW``: KMS hashes it; the
+input is a few hundred bytes, far below the 4,096-byte limit of a raw message). The key is an
+``RSA_2048`` ``SIGN_VERIFY`` KMS key: its private half never leaves KMS, so it is in no secret, no
+environment variable and no bundle, and no crypto library is bundled (boto3 comes with the Lambda
+runtime). The connected app holds a certificate of the key's public half, made by
+``claimsync salesforce-certificate`` (docs/runbook.md). Why KMS and not a key in the secret:
+docs/architecture.md, "Signing the JWT-bearer assertion".
 """
 
 from __future__ import annotations
 
 import base64
-import binascii
 import json
-import re
-from collections.abc import Mapping
-
-import rsa
+from collections.abc import Callable, Mapping
+from typing import Any
 
 LIFETIME_S = 180  # Salesforce accepts an ``exp`` at most 3 minutes ahead
 HEADER = {"alg": "RS256", "typ": "JWT"}
-
-_PEM = re.compile(
-    rb"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----",
-    re.DOTALL,
+KEY_SPEC = "RSA_2048"
+KEY_USAGE = "SIGN_VERIFY"
+SIGNING_ALGORITHM = "RSASSA_PKCS1_V1_5_SHA_256"  # = RS256
+# KMS answers worth retrying later (the login fails as ``SalesforceUnavailable``).
+TRANSIENT_KMS_ERRORS = frozenset(
+    {
+        "ThrottlingException",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+        "KeyUnavailableException",
+        "LimitExceededException",
+        "RequestLimitExceeded",
+        "ServiceUnavailable",
+        "InternalFailure",
+    }
 )
-_RSA_ENCRYPTION_OID = bytes.fromhex("2a864886f70d010101")  # 1.2.840.113549.1.1.1
-_SEQUENCE, _INTEGER, _OCTET_STRING, _OID, _NULL = 0x30, 0x02, 0x04, 0x06, 0x05
+
+Signer = Callable[[bytes], bytes]
 
 
-class _BadKey(Exception):
-    """Internal: why a key was refused (a fixed text, never key material)."""
+class SigningError(Exception):
+    """KMS did not sign. ``code`` is KMS's error code (or the botocore exception's name): no key
+    material, no claim value. ``transient``: worth retrying later."""
+
+    def __init__(self, code: str, *, transient: bool) -> None:
+        super().__init__(code)
+        self.code = code
+        self.transient = transient
 
 
-def assertion(client_id: str, username: str, audience: str, private_key_pem: str | bytes, now: int) -> str:
-    """The signed assertion for the JWT-bearer grant: ``iss`` = the connected app's consumer key,
+def signing_input(client_id: str, username: str, audience: str, now: int) -> bytes:
+    """``base64url(header) "." base64url(claims)``: ``iss`` = the connected app's consumer key,
     ``sub`` = the Salesforce username, ``aud`` = the login URL, ``exp`` = ``now`` + 3 minutes."""
-    key = load_private_key(private_key_pem)
     claims = {"iss": client_id, "sub": username, "aud": audience, "exp": int(now) + LIFETIME_S}
-    signing_input = f"{_b64url(_json(HEADER))}.{_b64url(_json(claims))}"
-    signature = rsa.sign(signing_input.encode("ascii"), key, "SHA-256")
-    return f"{signing_input}.{_b64url(signature)}"
+    return f"{_b64url(_json(HEADER))}.{_b64url(_json(claims))}".encode("ascii")
 
 
-def load_private_key(pem: str | bytes) -> rsa.PrivateKey:
-    """An RSA private key from a PKCS#1 or unencrypted PKCS#8 PEM; ``ValueError`` otherwise."""
-    try:
-        return _load(pem.encode("ascii") if isinstance(pem, str) else pem)
-    except _BadKey as exc:
-        raise ValueError(f"JWT signing key: {exc}") from None
-    except UnicodeEncodeError:
-        raise ValueError("JWT signing key: not a PEM (non-ASCII text)") from None
+def assertion(client_id: str, username: str, audience: str, now: int, sign: Signer) -> str:
+    """The signed assertion for the JWT-bearer grant; ``sign`` makes the RS256 signature."""
+    message = signing_input(client_id, username, audience, now)
+    return f"{message.decode('ascii')}.{_b64url(sign(message))}"
 
 
-def _load(pem: bytes) -> rsa.PrivateKey:
-    blocks = _PEM.findall(pem)
-    if len(blocks) != 1:
-        raise _BadKey("expected exactly one PEM block (RSA PRIVATE KEY or PRIVATE KEY)")
-    label, body = blocks[0]
-    if label == b"ENCRYPTED PRIVATE KEY" or b"Proc-Type:" in body or b"DEK-Info:" in body:
-        raise _BadKey("encrypted private keys are not supported; store the key unencrypted in the secret")
-    if label not in (b"RSA PRIVATE KEY", b"PRIVATE KEY"):
-        raise _BadKey(f"unsupported PEM type {label.decode('ascii')!r}; expected an RSA private key")
-    try:
-        der = base64.b64decode(b"".join(body.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise _BadKey("the PEM body is not valid base64") from None
-    pkcs1 = der if label == b"RSA PRIVATE KEY" else _unwrap_pkcs8(der)
-    try:
-        key = rsa.PrivateKey.load_pkcs1(pkcs1, format="DER")
-    except Exception:  # pyasn1 / rsa errors may quote the bytes: never pass them on
-        raise _BadKey("not a valid PKCS#1 RSAPrivateKey") from None
-    if key.p * key.q != key.n:
-        raise _BadKey("not a valid PKCS#1 RSAPrivateKey (inconsistent)")
-    if key.n.bit_length() < 2048:
-        raise _BadKey("RSA keys shorter than 2048 bits are not accepted")
-    return key
+class KmsSigner:
+    """RS256 signatures from KMS ``Sign`` with the given key (id, ARN or ``alias/…``)."""
+
+    def __init__(self, kms: Any, key_id: str) -> None:
+        self._kms = kms
+        self.key_id = key_id
+
+    def __call__(self, message: bytes) -> bytes:
+        from botocore.exceptions import BotoCoreError, ClientError  # botocore: provided by the runtime
+
+        try:
+            answer = self._kms.sign(
+                KeyId=self.key_id, Message=message, MessageType="RAW", SigningAlgorithm=SIGNING_ALGORITHM
+            )
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code") or "ClientError")
+            raise SigningError(code, transient=code in TRANSIENT_KMS_ERRORS) from None
+        except BotoCoreError as exc:  # connection, timeout, credentials: nothing KMS refused
+            raise SigningError(type(exc).__name__, transient=True) from None
+        signature: bytes = answer["Signature"]
+        return signature
 
 
-def _unwrap_pkcs8(der: bytes) -> bytes:
-    """The ``privateKey`` OCTET STRING of an RSA ``PrivateKeyInfo`` (RFC 5208 / 5958)::
+def kms_client_for(key_id: str) -> Any:
+    """A KMS client in the key's own region when ``key_id`` is an ARN, else the default region."""
+    import boto3  # provided by the Lambda runtime; imported only for the JWT grant
 
-    PrivateKeyInfo ::= SEQUENCE { version INTEGER, privateKeyAlgorithm AlgorithmIdentifier,
-                                  privateKey OCTET STRING, attributes [0] ... OPTIONAL, ... }
-    """
-    body, rest = _tlv(der, 0, _SEQUENCE)
-    if rest != len(der):
-        raise _BadKey("trailing data after the PKCS#8 structure")
-    version, pos = _tlv(body, 0, _INTEGER)
-    if version not in (b"\x00", b"\x01"):
-        raise _BadKey("unsupported PKCS#8 version")
-    algorithm, pos = _tlv(body, pos, _SEQUENCE)
-    oid, after_oid = _tlv(algorithm, 0, _OID)
-    if oid != _RSA_ENCRYPTION_OID:
-        raise _BadKey("the PKCS#8 key is not an RSA key (EC and other key types are not supported)")
-    if after_oid != len(algorithm):
-        params, end = _tlv(algorithm, after_oid, _NULL)
-        if params or end != len(algorithm):
-            raise _BadKey("unexpected rsaEncryption parameters")
-    private_key, _ = _tlv(body, pos, _OCTET_STRING)
-    return private_key
-
-
-def _tlv(data: bytes, pos: int, tag: int) -> tuple[bytes, int]:
-    """The contents of the DER element of ``tag`` at ``pos``, and the position after it."""
-    if pos + 2 > len(data) or data[pos] != tag:
-        raise _BadKey("not a PKCS#8 PrivateKeyInfo")
-    length, pos = data[pos + 1], pos + 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 1 <= count <= 4 or pos + count > len(data):
-            raise _BadKey("not a PKCS#8 PrivateKeyInfo")
-        length, pos = int.from_bytes(data[pos : pos + count], "big"), pos + count
-    if pos + length > len(data):
-        raise _BadKey("not a PKCS#8 PrivateKeyInfo (truncated)")
-    return data[pos : pos + length], pos + length
+    parts = key_id.split(":")
+    region = parts[3] if key_id.startswith("arn:") and len(parts) > 3 and parts[3] else None
+    return boto3.client("kms", region_name=region)
 
 
 def _json(value: Mapping[str, object]) -> bytes:

@@ -23,7 +23,9 @@ from urllib.parse import quote
 
 import requests
 
+from claimsync import jwt_bearer
 from claimsync.errors import ClaimsyncError
+from claimsync.jwt_bearer import Signer
 
 Grant = Literal["password", "client_credentials", "jwt"]
 BulkResultKind = Literal["successfulResults", "failedResults", "unprocessedrecords"]
@@ -146,7 +148,7 @@ class SalesforceCredentials:
     client_secret: str = ""
     username: str = ""
     password: str = ""  # password followed by the security token, where the org needs one
-    private_key: str = ""  # PEM, for the JWT bearer grant
+    kms_key_id: str = ""  # the JWT bearer grant's asymmetric KMS signing key (ARN, id or alias/...)
     audience: str = "https://login.salesforce.com"
 
     def __repr__(self) -> str:  # never print secrets
@@ -160,8 +162,13 @@ class SalesforceCredentials:
         required = {
             "password": ("token_url", "client_id", "client_secret", "username", "password"),
             "client_credentials": ("token_url", "client_id", "client_secret"),
-            "jwt": ("token_url", "client_id", "username", "private_key"),
+            "jwt": ("token_url", "client_id", "username", "kms_key_id"),
         }[grant]
+        if grant == "jwt" and data.get("private_key") and not data.get("kms_key_id"):
+            raise ValueError(
+                "salesforce secret: the jwt grant signs with a KMS key (kms_key_id); a private key in the "
+                "secret is not supported (docs/runbook.md, JWT bearer grant)"
+            )
         missing = [k for k in required if not data.get(k)]
         if missing:
             raise ValueError(f"salesforce secret: missing keys {missing} for grant {grant}")
@@ -212,8 +219,12 @@ class SalesforceGateway:
         http: requests.Session | None = None,
         timeout_s: float = 30.0,
         ca_bundle: str | None = None,
+        signer: Signer | None = None,
     ) -> None:
+        """``signer`` makes the JWT grant's RS256 signatures; by default KMS ``Sign`` with the secret's
+        ``kms_key_id`` (a KMS client built on the first login)."""
         self._credentials = credentials
+        self._signer = signer
         self._version = api_version
         self._http = http or requests.Session()
         # Passed on every request: a Session's own ``verify`` loses to REQUESTS_CA_BUNDLE in requests.
@@ -246,14 +257,15 @@ class SalesforceGateway:
                 "client_secret": c.client_secret,
             }
         else:
-            from claimsync import jwt_bearer  # pure-Python RS256 (rsa), loaded only for this grant
-
+            if self._signer is None:
+                self._signer = jwt_bearer.KmsSigner(jwt_bearer.kms_client_for(c.kms_key_id), c.kms_key_id)
             try:
                 assertion = jwt_bearer.assertion(
-                    c.client_id, c.username, c.audience, c.private_key, now=int(time.time())
+                    c.client_id, c.username, c.audience, now=int(time.time()), sign=self._signer
                 )
-            except ValueError as exc:  # the message names the problem, never key material
-                raise SalesforceAuthError("INVALID_SIGNING_KEY", operation="login", detail=str(exc)) from None
+            except jwt_bearer.SigningError as exc:  # KMS's error code only: no key material exists here
+                cls = SalesforceUnavailable if exc.transient else SalesforceAuthError
+                raise cls("JWT_SIGNING_FAILED", operation="login", detail=f"KMS Sign: {exc.code}") from None
             form = {"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion}
         try:
             resp = self._http.post(c.token_url, data=form, timeout=self._timeout, verify=self._verify)

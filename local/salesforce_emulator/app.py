@@ -758,6 +758,23 @@ def create_app(emu: SalesforceEmulator) -> Flask:
         obj = object_or_404(obj_name)
         return sf_json({"object": obj.name, "records": list(store.rows(obj))})
 
+    @app.get("/__admin/connected-app/certificate")
+    def admin_certificate() -> Response:
+        return sf_json(oauth.certificate.describe())
+
+    @app.put("/__admin/connected-app/certificate")
+    def admin_set_certificate() -> Response:
+        try:
+            oauth.certificate.replace(request.get_data())
+        except ValueError as exc:
+            raise ApiError(400, "INVALID_CERTIFICATE", str(exc)) from None
+        return sf_json(oauth.certificate.describe())
+
+    @app.delete("/__admin/connected-app/certificate")
+    def admin_restore_certificate() -> Response:
+        oauth.certificate.restore_default()
+        return sf_json(oauth.certificate.describe())
+
     @app.get("/__admin/health")
     def admin_health() -> Response:
         return sf_json({"status": "ok", "time": time.time()})

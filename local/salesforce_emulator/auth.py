@@ -1,5 +1,9 @@
 """OAuth 2.0 token endpoint (password, client credentials, JWT bearer) and session checks.
 
+JWT-bearer assertions are verified (PyJWT, RS256) against the connected app's certificate
+(``ConnectedAppCertificate``): the emulator's default one, or one uploaded through the admin
+interface, e.g. the certificate of a KMS signing key made by ``claimsync salesforce-certificate``.
+
 Answers are shaped like Salesforce's: ``{"access_token", "instance_url", "id", "token_type",
 "issued_at", "signature"}`` on success, ``400 {"error", "error_description"}`` on failure. Tokens are
 random, stored in SQLite with their expiry, and checked on every API call.
@@ -15,12 +19,15 @@ import secrets
 import threading
 import time
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography.hazmat.primitives import serialization
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
 
 from local.private import write_private
 from local.salesforce_emulator.store import Store
@@ -74,7 +81,9 @@ class OAuthError(Exception):
 
 
 def ensure_jwt_key(directory: Path) -> tuple[Path, bytes]:
-    """The RSA key clients sign JWT-bearer assertions with (the connected app holds its certificate)."""
+    """The emulator's own RSA key and a self-signed certificate of it (PEM): the connected app's
+    default certificate, so a client holding ``jwt_private_key.pem`` can sign assertions (tests).
+    ``claimsync salesforce-certificate`` replaces the certificate with one of a KMS key."""
     private = directory / "jwt_private_key.pem"
     if not private.exists():
         new_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -84,11 +93,84 @@ def ensure_jwt_key(directory: Path) -> tuple[Path, bytes]:
                 serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
             ),
         )
-    key = serialization.load_pem_private_key(private.read_bytes(), password=None)
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public
+    certificate = directory / "jwt_default_certificate.pem"
+    if not certificate.exists():
+        key = serialization.load_pem_private_key(private.read_bytes(), password=None)
+        assert isinstance(key, rsa.RSAPrivateKey)
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "claimsync local connected app")])
+        now = datetime.now(UTC)
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(name)
+            .issuer_name(name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=3650))
+            .sign(key, hashes.SHA256())
+        )
+        certificate.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return private, certificate.read_bytes()
+
+
+def load_certificate(pem: bytes) -> x509.Certificate:
+    """A connected-app certificate as Salesforce takes one: one X.509 PEM, an RSA key of at least
+    2048 bits, valid now. ``ValueError`` with the reason otherwise."""
+    try:
+        cert = x509.load_pem_x509_certificate(pem)
+    except ValueError:
+        raise ValueError("not an X.509 certificate in PEM form") from None
+    key = cert.public_key()
+    if not isinstance(key, rsa.RSAPublicKey):
+        raise ValueError("the certificate's key is not an RSA key (JWT bearer assertions are RS256)")
+    if key.key_size < 2048:
+        raise ValueError("RSA keys shorter than 2048 bits are not accepted")
+    now = datetime.now(UTC)
+    if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
+        raise ValueError("the certificate is not valid now (notBefore/notAfter)")
+    return cert
+
+
+class ConnectedAppCertificate:
+    """The certificate the connected app verifies JWT-bearer signatures with ("Use digital
+    signatures" in Salesforce). An uploaded one persists in the state directory until removed,
+    which restores the emulator's default (``ensure_jwt_key``)."""
+
+    def __init__(self, directory: Path, default_pem: bytes) -> None:
+        self.path = directory / "connected_app_certificate.pem"
+        self.default_pem = default_pem
+        self._mutex = threading.Lock()
+        pem = self.path.read_bytes() if self.path.exists() else default_pem
+        self._cert = load_certificate(pem)
+        self._uploaded = self.path.exists()
+
+    def public_key(self) -> rsa.RSAPublicKey:
+        with self._mutex:
+            key = self._cert.public_key()
+        assert isinstance(key, rsa.RSAPublicKey)
+        return key
+
+    def replace(self, pem: bytes) -> None:
+        cert = load_certificate(pem)
+        with self._mutex:
+            self.path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            self._cert, self._uploaded = cert, True
+
+    def restore_default(self) -> None:
+        with self._mutex:
+            self.path.unlink(missing_ok=True)
+            self._cert, self._uploaded = load_certificate(self.default_pem), False
+
+    def describe(self) -> dict[str, Any]:
+        with self._mutex:
+            cert, uploaded = self._cert, self._uploaded
+        return {
+            "uploaded": uploaded,
+            "subject": cert.subject.rfc4514_string(),
+            "not_after": cert.not_valid_after_utc.isoformat(),
+            "sha256_fingerprint": cert.fingerprint(hashes.SHA256()).hex(),
+            "pem": cert.public_bytes(serialization.Encoding.PEM).decode("ascii"),
+        }
 
 
 class OAuth:
@@ -98,14 +180,14 @@ class OAuth:
         store: Store,
         *,
         token_ttl_s: int,
-        jwt_public_key: bytes,
+        certificate: ConnectedAppCertificate,
         org_id: str,
         user_id: str,
     ) -> None:
         self.credentials = credentials
         self.store = store
         self.token_ttl_s = token_ttl_s
-        self.jwt_public_key = jwt_public_key
+        self.certificate = certificate
         self.org_id = org_id
         self.user_id = user_id
         self._cache: dict[str, float] = {}
@@ -145,7 +227,7 @@ class OAuth:
         try:
             claims = jwt.decode(
                 assertion,
-                self.jwt_public_key,
+                self.certificate.public_key(),
                 algorithms=["RS256"],
                 options={"verify_aud": False, "require": ["iss", "sub", "aud", "exp"]},
             )

@@ -22,7 +22,12 @@ from typing import Any
 from local.httpserver import BackgroundServer
 from local.salesforce_emulator import ids
 from local.salesforce_emulator.app import Counters, Cursors, create_app
-from local.salesforce_emulator.auth import OAuth, SalesforceCredentials, ensure_jwt_key
+from local.salesforce_emulator.auth import (
+    ConnectedAppCertificate,
+    OAuth,
+    SalesforceCredentials,
+    ensure_jwt_key,
+)
 from local.salesforce_emulator.bulk import BulkJobs
 from local.salesforce_emulator.faults import Faults
 from local.salesforce_emulator.metadata import load_schema
@@ -92,7 +97,7 @@ class SalesforceEmulator:
         self.daily_api_limit = daily_api_limit
         self.schema = load_schema(Path(metadata_dir))
         self.store = Store(self.state_dir / "salesforce.sqlite3", self.schema)
-        self.jwt_private_key_path, public_key = ensure_jwt_key(self.state_dir)
+        self.jwt_private_key_path, default_certificate = ensure_jwt_key(self.state_dir)
         self.faults = Faults()
         self.counters = Counters()
         self.cursors = Cursors()
@@ -100,7 +105,7 @@ class SalesforceEmulator:
             credentials,
             self.store,
             token_ttl_s=token_ttl_s,
-            jwt_public_key=public_key,
+            certificate=ConnectedAppCertificate(self.state_dir, default_certificate),
             org_id=ORG_ID,
             user_id=USER_ID,
         )

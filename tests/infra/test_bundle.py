@@ -24,7 +24,7 @@ import pytest
 
 from claimsync import layout
 from stacks.api_stack import CRM_HANDLER
-from stacks.bundling import BundleTarget, build_bundle, runtime_provided_dir
+from stacks.bundling import BundleTarget, build_bundle, bundle_requirements, normalize, runtime_provided_dir
 from tests.infra.conftest import Synthesized
 
 pytestmark = pytest.mark.infra
@@ -124,6 +124,17 @@ def test_deployed_bundle_is_code_plus_dependencies_without_boto3(deployed_bundle
     assert not list(deployed_bundle.rglob("__pycache__"))
     for package in ("handlers", "claimsync"):
         assert not list((deployed_bundle / package).rglob("test_*.py"))
+
+
+def test_deployed_bundle_holds_exactly_the_locked_runtime_closure(deployed_bundle: Path) -> None:
+    """What pip installed (dist-info name and version) is what requirements.lock pins, no more."""
+    installed = {}
+    for metadata in deployed_bundle.glob("*.dist-info/METADATA"):
+        fields = dict(re.findall(r"^(Name|Version): (.+)$", metadata.read_text(), flags=re.MULTILINE))
+        installed[normalize(fields["Name"])] = fields["Version"]
+    locked = dict(line.split(" ", 1)[0].split("==") for line in bundle_requirements())
+    assert installed == locked
+    assert "rsa" not in installed and "cryptography" not in installed
 
 
 @pytest.fixture(scope="module")

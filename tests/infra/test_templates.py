@@ -13,6 +13,7 @@ from claimsync import layout
 from claimsync.config import SyncSettings
 from claimsync.crm import CrmSettings, idempotency
 from claimsync.crm.routes import ROUTES
+from local.connected_app import DEFAULT_KEY_ALIAS
 from stacks import metrics
 from stacks.api_stack import CRM_HANDLER
 from stacks.crm_api import GATEWAY_RESPONSES, IDEMPOTENCY_TABLE_ACTIONS, is_catch_all
@@ -53,7 +54,11 @@ def logical_id_of(value: Any) -> str | None:
 
 @pytest.fixture(scope="module")
 def key_id(synthesized: Synthesized) -> str:
-    name, key = only(synthesized.json(synthesized.stacks.shared), "AWS::KMS::Key")
+    """The project's symmetric key (the other KMS key of the shared stack signs JWT assertions)."""
+    keys = resources(synthesized.json(synthesized.stacks.shared), "AWS::KMS::Key")
+    symmetric = {n: k for n, k in keys.items() if "KeySpec" not in k["Properties"]}
+    assert len(symmetric) == 1 and len(keys) == 2, sorted(keys)
+    name, key = next(iter(symmetric.items()))
     assert key["Properties"]["EnableKeyRotation"] is True
     return name
 
@@ -637,6 +642,45 @@ def test_cursor_key_is_generated_in_the_stack_encrypted_and_named_to_the_functio
     # What the handler reads from the environment (CrmSettings.from_env) finds both.
     settings = CrmSettings.from_env({k: v if isinstance(v, str) else "x" for k, v in env.items()})
     assert settings.cursor_secret_id and settings.idempotency_table
+
+
+def test_the_jwt_signing_key_is_asymmetric_and_only_salesforce_readers_may_sign(
+    synthesized: Synthesized,
+) -> None:
+    shared = synthesized.stacks.shared
+    jwt_key = shared.get_logical_id(shared.secrets.salesforce_jwt_key.node.default_child)
+    props = synthesized.json(shared)["Resources"][jwt_key]["Properties"]
+    assert (props["KeySpec"], props["KeyUsage"]) == ("RSA_2048", "SIGN_VERIFY")
+    aliases = {
+        a["Properties"]["AliasName"]: logical_id_of(a["Properties"]["TargetKeyId"])
+        for a in resources(synthesized.json(shared), "AWS::KMS::Alias").values()
+    }
+    assert aliases[DEFAULT_KEY_ALIAS] == jwt_key  # what claimsync salesforce-certificate uses by default
+    output = synthesized.json(shared)["Outputs"]["SalesforceJwtKeyArn"]["Value"]
+    assert logical_id_of(output) == jwt_key
+
+    salesforce_readers = {spec.name for spec in layout.SYNC_FUNCTIONS if spec.salesforce}
+    assert salesforce_readers
+    for template in (synthesized.json(synthesized.stacks.sync), synthesized.json(synthesized.stacks.api)):
+        for name, fn in resources(template, "AWS::Lambda::Function").items():
+            statements = policy_statements_of_role(template, logical_id_of(fn["Properties"]["Role"]))
+            signing = [st for st in statements if "kms:Sign" in actions([st])]
+            salesforce_secret = shared.get_logical_id(shared.secrets.salesforce.node.default_child)
+            reads_salesforce = any(
+                "secretsmanager:GetSecretValue" in actions([st])
+                and salesforce_secret
+                in {
+                    logical_id_of(shared_target(synthesized, r))
+                    for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])
+                }
+                for st in statements
+            )
+            if reads_salesforce:
+                assert len(signing) == 1, name
+                assert actions(signing) == {"kms:Sign"}
+                assert logical_id_of(shared_target(synthesized, signing[0]["Resource"])) == jwt_key
+            else:
+                assert not signing, f"{name} does not talk to Salesforce and must not sign"
 
 
 # ---- checks at synth -----------------------------------------------------------------------------

@@ -1,202 +1,162 @@
-"""The JWT-bearer assertion signed with the pure-Python ``rsa`` package, verified by PyJWT."""
+"""The JWT-bearer assertion signed by an asymmetric KMS key (moto's KMS, in-process), verified by PyJWT
+against the key's public half; KMS failures become ``SigningError`` with KMS's code only."""
 
 from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
+from typing import Any
 
+import boto3
 import jwt
 import pytest
+from botocore.stub import Stubber
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from moto import mock_aws
 
 from claimsync import jwt_bearer
+from claimsync.salesforce import SalesforceCredentials
 
 pytestmark = pytest.mark.unit
 
-CLIENT_ID = "3MVG9testconsumerkey"
-USERNAME = "integration@claimsync.local"
+REGION = "us-east-1"
+CLIENT_ID = "3MVG9" + "x" * 80
+USERNAME = "integration@example.com"
 AUDIENCE = "https://login.salesforce.com"
 NOW = 1_900_000_000  # far enough ahead that PyJWT's own exp check passes
 
 
-@pytest.fixture(scope="module")
-def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+@pytest.fixture
+def kms() -> Iterator[Any]:
+    with mock_aws():
+        yield boto3.client("kms", region_name=REGION)
 
 
-def pem(key: rsa.RSAPrivateKey, fmt: serialization.PrivateFormat) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+def signing_key(kms: Any, **kwargs: str) -> str:
+    spec = {"KeySpec": "RSA_2048", "KeyUsage": "SIGN_VERIFY", **kwargs}
+    return str(kms.create_key(**spec)["KeyMetadata"]["Arn"])
 
 
-def public_pem(key: rsa.RSAPrivateKey) -> bytes:
-    return key.public_key().public_bytes(
+def public_pem(kms: Any, key_id: str) -> bytes:
+    der = kms.get_public_key(KeyId=key_id)["PublicKey"]
+    return serialization.load_der_public_key(der).public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 
 
-def segments(token: str) -> list[bytes]:
-    return [base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)) for part in token.split(".")]
+def b64decode(part: str) -> bytes:
+    return base64.urlsafe_b64decode(part + "=" * (-len(part) % 4))
 
 
-@pytest.mark.parametrize(
-    ("fmt", "marker"),
-    [
-        (serialization.PrivateFormat.TraditionalOpenSSL, "BEGIN RSA PRIVATE KEY"),
-        (serialization.PrivateFormat.PKCS8, "BEGIN PRIVATE KEY"),
-    ],
-)
-def test_assertion_verifies_with_pyjwt(
-    key: rsa.RSAPrivateKey, fmt: serialization.PrivateFormat, marker: str
-) -> None:
-    private = pem(key, fmt)
-    assert marker in private
-    token = jwt_bearer.assertion(CLIENT_ID, USERNAME, AUDIENCE, private, NOW)
+def test_assertion_signed_by_kms_verifies_with_pyjwt(kms: Any) -> None:
+    key = signing_key(kms)
+    token = jwt_bearer.assertion(CLIENT_ID, USERNAME, AUDIENCE, NOW, jwt_bearer.KmsSigner(kms, key))
 
-    claims = jwt.decode(token, public_pem(key), algorithms=["RS256"], audience=AUDIENCE)
+    claims = jwt.decode(token, public_pem(kms, key), algorithms=["RS256"], audience=AUDIENCE)
     assert claims == {"iss": CLIENT_ID, "sub": USERNAME, "aud": AUDIENCE, "exp": NOW + 180}
-    assert jwt.get_unverified_header(token) == {"alg": "RS256", "typ": "JWT"}
-    header, payload, signature = segments(token)
-    assert header == b'{"alg":"RS256","typ":"JWT"}'
-    assert json.loads(payload) == claims
-    assert len(signature) == 256  # one RSA-2048 block
-    assert "=" not in token  # base64url without padding
+    header, payload, _ = token.split(".")
+    assert b64decode(header) == b'{"alg":"RS256","typ":"JWT"}'
+    assert json.loads(b64decode(payload))["exp"] - NOW == jwt_bearer.LIFETIME_S == 180
 
 
-def test_both_pem_formats_give_the_same_signature(key: rsa.RSAPrivateKey) -> None:
-    # RSASSA-PKCS1-v1_5 is deterministic: same key, same input, same bytes.
-    a = jwt_bearer.assertion(CLIENT_ID, USERNAME, AUDIENCE, pem(key, serialization.PrivateFormat.PKCS8), NOW)
-    b = jwt_bearer.assertion(
-        CLIENT_ID, USERNAME, AUDIENCE, pem(key, serialization.PrivateFormat.TraditionalOpenSSL).encode(), NOW
-    )
-    assert a == b
-
-
-def test_signature_matches_cryptography_pkcs1v15_sha256(key: rsa.RSAPrivateKey) -> None:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import padding
-
-    token = jwt_bearer.assertion(
-        CLIENT_ID, USERNAME, AUDIENCE, pem(key, serialization.PrivateFormat.PKCS8), NOW
-    )
-    signing_input, _, _ = token.rpartition(".")
-    expected = key.sign(signing_input.encode(), padding.PKCS1v15(), hashes.SHA256())
-    assert segments(token)[2] == expected
-
-
-def test_tampered_payload_fails_verification(key: rsa.RSAPrivateKey) -> None:
-    token = jwt_bearer.assertion(
-        CLIENT_ID, USERNAME, AUDIENCE, pem(key, serialization.PrivateFormat.PKCS8), NOW
-    )
+def test_a_changed_claim_or_another_key_does_not_verify(kms: Any) -> None:
+    key, other = signing_key(kms), signing_key(kms)
+    token = jwt_bearer.assertion(CLIENT_ID, USERNAME, AUDIENCE, NOW, jwt_bearer.KmsSigner(kms, key))
     header, _, signature = token.split(".")
-    forged_claims = {"iss": CLIENT_ID, "sub": "admin@claimsync.local", "aud": AUDIENCE, "exp": NOW + 180}
-    forged = base64.urlsafe_b64encode(json.dumps(forged_claims).encode()).rstrip(b"=").decode()
-    with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(f"{header}.{forged}.{signature}", public_pem(key), algorithms=["RS256"], audience=AUDIENCE)
-
-
-def test_other_key_fails_verification(key: rsa.RSAPrivateKey) -> None:
-    token = jwt_bearer.assertion(
-        CLIENT_ID, USERNAME, AUDIENCE, pem(key, serialization.PrivateFormat.PKCS8), NOW
+    forged = base64.urlsafe_b64encode(
+        json.dumps({"iss": CLIENT_ID, "sub": "admin@example.com", "aud": AUDIENCE, "exp": NOW + 180}).encode()
     )
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     with pytest.raises(jwt.InvalidSignatureError):
-        jwt.decode(token, public_pem(other), algorithms=["RS256"], audience=AUDIENCE)
+        jwt.decode(
+            f"{header}.{forged.rstrip(b'=').decode()}.{signature}",
+            public_pem(kms, key),
+            algorithms=["RS256"],
+            audience=AUDIENCE,
+        )
+    with pytest.raises(jwt.InvalidSignatureError):
+        jwt.decode(token, public_pem(kms, other), algorithms=["RS256"], audience=AUDIENCE)
 
 
-def test_pem_with_surrounding_text_and_crlf_is_accepted(key: rsa.RSAPrivateKey) -> None:
-    private = pem(key, serialization.PrivateFormat.PKCS8).replace("\n", "\r\n")
-    token = jwt_bearer.assertion(CLIENT_ID, USERNAME, AUDIENCE, f"  \n{private}\n", NOW)
-    jwt.decode(token, public_pem(key), algorithms=["RS256"], audience=AUDIENCE)
-
-
-# -- refused keys ----------------------------------------------------------------------------------
-
-
-def _key_fragments(text: str) -> list[str]:
-    """Pieces of the PEM body that must never show up in an error message."""
-    body = [line for line in text.splitlines() if line and not line.startswith("-----")]
-    return [line[i : i + 16] for line in body for i in range(0, max(len(line) - 16, 1), 16)]
-
-
-def _refused(text: str | bytes, expected: str) -> str:
-    with pytest.raises(ValueError, match=expected) as caught:
-        jwt_bearer.assertion(CLIENT_ID, USERNAME, AUDIENCE, text, NOW)
-    message = str(caught.value)
-    assert message.startswith("JWT signing key: ")
-    assert caught.value.__cause__ is None and caught.value.__suppress_context__
-    as_text = text.decode("ascii", "replace") if isinstance(text, bytes) else text
-    for fragment in _key_fragments(as_text):
-        assert fragment not in message
-    return message
-
-
-def test_encrypted_pkcs8_key_is_refused(key: rsa.RSAPrivateKey) -> None:
-    encrypted = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.BestAvailableEncryption(b"passphrase"),
-    ).decode()
-    assert "ENCRYPTED PRIVATE KEY" in encrypted
-    _refused(encrypted, "encrypted private keys are not supported")
-
-
-def test_encrypted_traditional_key_is_refused(key: rsa.RSAPrivateKey) -> None:
-    encrypted = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.TraditionalOpenSSL,
-        serialization.BestAvailableEncryption(b"passphrase"),
-    ).decode()
-    assert "Proc-Type: 4,ENCRYPTED" in encrypted
-    _refused(encrypted, "encrypted private keys are not supported")
+def test_the_signer_asks_kms_for_rs256_over_the_raw_signing_input(kms: Any) -> None:
+    key = signing_key(kms)
+    stubber = Stubber(kms)
+    message = jwt_bearer.signing_input(CLIENT_ID, USERNAME, AUDIENCE, NOW)
+    stubber.add_response(
+        "sign",
+        {"KeyId": key, "Signature": b"sig", "SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256"},
+        {
+            "KeyId": key,
+            "Message": message,
+            "MessageType": "RAW",
+            "SigningAlgorithm": "RSASSA_PKCS1_V1_5_SHA_256",
+        },
+    )
+    with stubber:
+        token = jwt_bearer.assertion(CLIENT_ID, USERNAME, AUDIENCE, NOW, jwt_bearer.KmsSigner(kms, key))
+    assert token == f"{message.decode()}.{base64.urlsafe_b64encode(b'sig').rstrip(b'=').decode()}"
+    stubber.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize(
-    ("fmt", "expected"),
+    ("setup", "code"),
+    # KMS answers InvalidKeyUsageException for a symmetric key; moto 5.2.5 ValidationException.
     [
-        (serialization.PrivateFormat.PKCS8, "not an RSA key"),
-        (serialization.PrivateFormat.TraditionalOpenSSL, "unsupported PEM type 'EC PRIVATE KEY'"),
+        ("unknown", {"NotFoundException"}),
+        ("encrypt-key", {"InvalidKeyUsageException", "ValidationException"}),
     ],
 )
-def test_ec_keys_are_refused(fmt: serialization.PrivateFormat, expected: str) -> None:
-    ec_key = ec.generate_private_key(ec.SECP256R1())
-    text = ec_key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
-    _refused(text, expected)
+def test_a_key_kms_will_not_sign_with_is_a_terminal_signing_error(
+    kms: Any, setup: str, code: set[str]
+) -> None:
+    if setup == "unknown":
+        key = "arn:aws:kms:us-east-1:123456789012:key/00000000-0000-0000-0000-000000000000"
+    else:
+        key = signing_key(kms, KeyUsage="ENCRYPT_DECRYPT", KeySpec="SYMMETRIC_DEFAULT")
+    with pytest.raises(jwt_bearer.SigningError) as caught:
+        jwt_bearer.KmsSigner(kms, key)(b"header.claims")
+    assert caught.value.code in code
+    assert caught.value.transient is False
 
 
-def test_public_key_is_refused(key: rsa.RSAPrivateKey) -> None:
-    _refused(public_pem(key).decode(), "unsupported PEM type 'PUBLIC KEY'")
+# moto signs with a disabled key and has no key policies: KMS's answers for those, as documented.
+@pytest.mark.parametrize("code", ["DisabledException", "AccessDeniedException", "KMSInvalidStateException"])
+def test_a_disabled_or_forbidden_key_is_a_terminal_signing_error(kms: Any, code: str) -> None:
+    stubber = Stubber(kms)
+    stubber.add_client_error("sign", service_error_code=code, http_status_code=400)
+    with stubber, pytest.raises(jwt_bearer.SigningError) as caught:
+        jwt_bearer.KmsSigner(kms, "alias/claimsync-salesforce-jwt")(b"header.claims")
+    assert (caught.value.code, caught.value.transient) == (code, False)
 
 
-def test_short_rsa_key_is_refused() -> None:
-    small = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505 - the weak key under test
-    _refused(pem(small, serialization.PrivateFormat.PKCS8), "shorter than 2048 bits")
+@pytest.mark.parametrize("code", ["ThrottlingException", "KMSInternalException", "KeyUnavailableException"])
+def test_kms_throttling_or_outage_is_a_transient_signing_error(kms: Any, code: str) -> None:
+    stubber = Stubber(kms)
+    stubber.add_client_error("sign", service_error_code=code, http_status_code=500)
+    with stubber, pytest.raises(jwt_bearer.SigningError) as caught:
+        jwt_bearer.KmsSigner(kms, "alias/claimsync-salesforce-jwt")(b"header.claims")
+    assert (caught.value.code, caught.value.transient) == (code, True)
 
 
-@pytest.mark.parametrize(
-    "text",
-    [
-        "",
-        "not a key",
-        "-----BEGIN PRIVATE KEY-----\nno end marker\n",
-        "-----BEGIN PRIVATE KEY-----\n!!!not base64!!!\n-----END PRIVATE KEY-----\n",
-        "-----BEGIN PRIVATE KEY-----\nMIIBVgIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n",
-        "-----BEGIN RSA PRIVATE KEY-----\nQUJDREVGR0hJSktMTU5PUFFSU1RVVldY\n-----END RSA PRIVATE KEY-----\n",
-        "clé privée",
-    ],
-)
-def test_malformed_pems_are_refused(text: str) -> None:
-    _refused(text, "JWT signing key: ")
+def test_the_kms_client_follows_the_region_of_a_key_arn(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    arn = "arn:aws:kms:eu-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    assert jwt_bearer.kms_client_for(arn).meta.region_name == "eu-west-2"
+    assert jwt_bearer.kms_client_for("alias/claimsync-salesforce-jwt").meta.region_name == "us-east-1"
 
 
-def test_corrupted_key_body_is_refused_without_echoing_it(key: rsa.RSAPrivateKey) -> None:
-    text = pem(key, serialization.PrivateFormat.TraditionalOpenSSL)
-    lines = text.splitlines()
-    lines[5] = lines[5][::-1]  # still base64, no longer a consistent key
-    message = _refused("\n".join(lines), "JWT signing key: ")
-    assert len(message) < 120
-
-
-def test_two_keys_in_one_pem_are_refused(key: rsa.RSAPrivateKey) -> None:
-    one = pem(key, serialization.PrivateFormat.PKCS8)
-    _refused(one + one, "exactly one PEM block")
+def test_the_jwt_secret_names_a_kms_key_and_refuses_a_private_key() -> None:
+    base = {"grant": "jwt", "token_url": "https://login.salesforce.com/services/oauth2/token"}
+    creds = SalesforceCredentials.from_secret(
+        {**base, "client_id": CLIENT_ID, "username": USERNAME, "kms_key_id": "alias/k"}
+    )
+    assert creds.kms_key_id == "alias/k"
+    with pytest.raises(ValueError, match="kms_key_id"):
+        SalesforceCredentials.from_secret({**base, "client_id": CLIENT_ID, "username": USERNAME})
+    pem = "-----BEGIN PRIVATE KEY-----\nTUlJQm9ndXM=\n-----END PRIVATE KEY-----\n"
+    with pytest.raises(ValueError, match="private key in the secret is not supported") as caught:
+        SalesforceCredentials.from_secret(
+            {**base, "client_id": CLIENT_ID, "username": USERNAME, "private_key": pem}
+        )
+    assert "TUlJQm9ndXM" not in str(caught.value)
+    assert "alias/k" not in repr(creds)
