@@ -98,33 +98,41 @@ def _convert(kind: Any, value: Any, where: str) -> Any:
     if dataclasses.is_dataclass(kind):
         return from_payload(kind, value)  # type: ignore[arg-type]
     if origin in (list, tuple):
-        if not isinstance(value, list | tuple):
-            raise ContractError(f"{where}: expected a list")
-        args = typing.get_args(kind)
-        item = args[0] if args else Any
-        items = [_convert(item, v, where) for v in value]
-        return items if origin is list else tuple(items)
+        return _sequence(kind, origin, value, where)
     if origin is dict or kind is dict:
-        if not isinstance(value, Mapping):
-            raise ContractError(f"{where}: expected an object")
-        args = typing.get_args(kind)
-        if len(args) == 2 and args[1] is not Any:
-            return {str(k): _convert(args[1], v, where) for k, v in value.items()}
-        return dict(value)
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise ContractError(f"{where}: expected true or false")
-        return value
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ContractError(f"{where}: expected an integer")
-        return value
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ContractError(f"{where}: expected a number")
-        return float(value)
-    if kind is str:
-        if not isinstance(value, str):
-            raise ContractError(f"{where}: expected a string")
-        return value
-    raise TypeError(f"{where}: unsupported contract type {kind!r}")
+        return _mapping(kind, value, where)
+    check = _SCALARS.get(kind)
+    if check is None:
+        raise TypeError(f"{where}: unsupported contract type {kind!r}")
+    if not check[0](value):
+        raise ContractError(f"{where}: expected {check[1]}")
+    return float(value) if kind is float else value
+
+
+def _sequence(kind: Any, origin: Any, value: Any, where: str) -> Any:
+    if not isinstance(value, list | tuple):
+        raise ContractError(f"{where}: expected a list")
+    args = typing.get_args(kind)
+    items = [_convert(args[0] if args else Any, v, where) for v in value]
+    return items if origin is list else tuple(items)
+
+
+def _mapping(kind: Any, value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ContractError(f"{where}: expected an object")
+    args = typing.get_args(kind)
+    if len(args) == 2 and args[1] is not Any:
+        return {str(k): _convert(args[1], v, where) for k, v in value.items()}
+    return dict(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_SCALARS: dict[Any, tuple[typing.Callable[[Any], bool], str]] = {
+    bool: (lambda v: isinstance(v, bool), "true or false"),
+    int: (_is_int, "an integer"),
+    float: (lambda v: _is_int(v) or isinstance(v, float), "a number"),
+    str: (lambda v: isinstance(v, str), "a string"),
+}
