@@ -138,3 +138,22 @@ def test_a_literal_null_marker_and_a_missing_key_are_rejected_not_nulled(world):
     assert "RESERVED_VALUE:PrimaryAuth" in rejects and "MISSING_COLUMN:ClaimTotalAmount" in rejects
     landed = world.claims_in_salesforce()
     assert rows[0]["ClaimID"] not in landed and rows[1]["ClaimID"] not in landed
+
+
+def test_a_report_left_running_by_a_stopped_run_is_adopted_by_the_next(world):
+    """The fourth cause: an abort (StopExecution) while the report runs. The abnormal-end handling
+    releases the lock; the report stays recorded and the next normal run adopts it at once."""
+    from local.syncrun import aws_client
+    from tests.sync.test_abnormal_end import start_and_follow_until
+
+    rows = clean_rows(40)
+    world.set_rows(rows)
+    world.cmd("POST", "/config", json={"running_polls": 1000})
+    arn = start_and_follow_until(world, "stopped-in-gather-sources", "CheckReport")
+    aws_client(world.endpoints, "stepfunctions").stop_execution(executionArn=arn)
+    delivery = world.settled(arn)
+    assert delivery.ok and delivery.status == "ABORTED", delivery
+    assert world.lock() is None
+    assert len(running_reports(world)) == 1, "precondition: the stopped run left its report running"
+    world.cmd("POST", "/running", json={"remaining_polls": 1})
+    assert_next_run_is_normal(world, {"execution": "stopped-in-gather-sources"})
