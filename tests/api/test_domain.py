@@ -525,7 +525,7 @@ def test_a_keyed_create_in_an_org_without_the_request_key_field_is_a_configurati
         create_record(gw, ACCOUNT, {"Name": "x"}, request_key="k" * 64)  # type: ignore[arg-type]
     with pytest.raises(CrmConfigError, match="Claimsync_Request_Key__c is missing"):
         batch_create(gw, ACCOUNT, [{"Name": "x"}], max_records=10, request_key="k" * 64)  # type: ignore[arg-type]
-    assert create_record(gw, ACCOUNT, {"Name": "x"})[0].startswith("001")  # unkeyed creates unaffected
+    assert create_record(gw, ACCOUNT, {"Name": "x"})[0].startswith("001")  # type: ignore[arg-type]
 
 
 def test_batch_raises_when_nothing_was_created() -> None:
