@@ -45,7 +45,7 @@ from werkzeug.wrappers import Request, Response
 from claimsync.crm import CrmSettings
 from claimsync.crm.idempotency import TABLE_KEY_ATTRIBUTE, TABLE_TTL_ATTRIBUTE, IdempotencyStore
 from claimsync.crm.routes import match_path
-from claimsync.salesforce import SalesforceGateway
+from claimsync.salesforce import API_VERSION, SalesforceGateway
 from handlers import crm_api
 from local.httpserver import BackgroundServer
 from local.world import salesforce_gateway
@@ -169,7 +169,7 @@ class ApiServer:
         self.endpoints = endpoints
         self.settings = settings or replace(
             CrmSettings(),
-            salesforce_api_version=sf.get("api_version", "62.0"),
+            salesforce_api_version=sf.get("api_version", API_VERSION),
             ca_bundle=sf.get("ca_cert", ""),
             function_name=LOCAL_FUNCTION_NAME,
             function_version="local",

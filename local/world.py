@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from claimsync.salesforce import SalesforceCredentials, SalesforceGateway
+from claimsync.salesforce import API_VERSION, SalesforceCredentials, SalesforceGateway
 from local.collaboratemd_emulator.generator import MAPPED_PAYERS, GeneratorSettings, generate_rows
 from local.collaboratemd_emulator.reportfile import load_report_file
 from local.collaboratemd_emulator.server import CmdCredentials, CollaborateMDEmulator
@@ -35,7 +35,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_STATE_DIR = REPO_ROOT / ".local-world"
 ENDPOINTS_FILE = "endpoints.json"
 LOCK_FILE = "local-up.lock"
-SF_API_VERSION = "62.0"
+SF_API_VERSION = API_VERSION  # the version the local world's gateways call
 DEFAULT_CLAIMS = 2_000
 DEFAULT_SEED = 7
 

@@ -2,18 +2,21 @@
 
 Every key is a flat context key, so any of them can be overridden on the command line
 (``npx cdk deploy -c schedule_expression="cron(0 5 * * ? *)"``); values given on the command line
-arrive as strings and are converted here. Unknown keys are not silently ignored where they matter:
-``sync`` and ``crm_environment`` are checked against what the Lambda code understands.
+arrive as strings and are converted by the project's one settings reader (``claimsync.settings``),
+which also reads the Lambdas' environment. Unknown keys are not silently ignored where they matter:
+``sync`` and ``crm_environment`` are checked against what the Lambda code understands, and ``sync``
+is read into ``SyncSettings`` by the same reader, so its defaults (the Salesforce API version among
+them: ``claimsync.salesforce.API_VERSION``) are declared once, in the domain package.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from claimsync import settings as reader
 from claimsync.config import ConfigError, SyncSettings
 
 # Retention values CloudWatch Logs accepts (days).
@@ -21,6 +24,8 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
 # SyncSettings fields the stack fills itself (resource names) or that only the local world uses.
 _STACK_OWNED = frozenset({"bucket", "table", "salesforce_secret_id", "collaboratemd_secret_id", "ca_bundle"})
 SYNC_OVERRIDABLE = tuple(f.name for f in fields(SyncSettings) if f.name not in _STACK_OWNED)
+# Stand-ins for the resource names the stack fills in, to read and check ``sync`` before they exist.
+_VALIDATION_ONLY = dict.fromkeys(("bucket", "table", "salesforce_secret_id", "collaboratemd_secret_id"), "-")
 
 
 class InfraConfigError(ValueError):
@@ -68,13 +73,8 @@ class InfraConfig:
     @classmethod
     def from_context(cls, get: Callable[[str], Any]) -> InfraConfig:
         """Build from a context lookup (``app.node.try_get_context``); absent keys keep defaults."""
-        values: dict[str, Any] = {}
-        for f in fields(cls):
-            raw = get(f.name)
-            if raw is None:
-                continue
-            values[f.name] = _convert(f.name, f.type, raw)
-        config = cls(**values)
+        raw = {f.name: get(f.name) for f in fields(cls)}
+        config = reader.read(cls, raw, error=InfraConfigError, name_of=lambda name: f"context key {name!r}")
         config.validate()
         return config
 
@@ -133,14 +133,8 @@ class InfraConfig:
         check(not bad_env, f"crm_environment keys must look like CRM_NAME: {bad_env}")
         if not unknown:
             try:
-                placeholder = "validation-only"
-                self.sync_settings(
-                    bucket=placeholder,
-                    table=placeholder,
-                    salesforce_secret_id=placeholder,
-                    collaboratemd_secret_id=placeholder,
-                )
-            except (ConfigError, ValueError, TypeError) as exc:
+                self.sync_settings(**_VALIDATION_ONLY)
+            except ConfigError as exc:
                 problems.append(f"sync: {exc}")
         if problems:
             raise InfraConfigError("invalid cdk.json context: " + "; ".join(problems))
@@ -149,22 +143,22 @@ class InfraConfig:
     def sync_settings(
         self, *, bucket: str, table: str, salesforce_secret_id: str, collaboratemd_secret_id: str
     ) -> SyncSettings:
-        """The Lambda settings of the claim sync, with the stack's resource names filled in."""
-        types = {f.name: f.type for f in fields(SyncSettings)}
-        overrides = {k: _convert(f"sync.{k}", types[k], v) for k, v in self.sync.items()}
-        settings = SyncSettings(
-            bucket=bucket,
-            table=table,
-            salesforce_secret_id=salesforce_secret_id,
-            collaboratemd_secret_id=collaboratemd_secret_id,
-            **overrides,
-        )
+        """The Lambda settings of the claim sync: ``sync`` read by the one settings reader (the
+        defaults are ``SyncSettings``'), with the stack's resource names filled in."""
+        names = {
+            "bucket": bucket,
+            "table": table,
+            "salesforce_secret_id": salesforce_secret_id,
+            "collaboratemd_secret_id": collaboratemd_secret_id,
+        }
+        settings = reader.read(SyncSettings, {**self.sync, **names}, error=ConfigError)
         settings.validate()
         return settings
 
     @property
     def salesforce_api_version(self) -> str:
-        return str(self.sync.get("salesforce_api_version", SyncSettings.salesforce_api_version))
+        """The version every function calls: ``sync.salesforce_api_version``, or the domain's."""
+        return self.sync_settings(**_VALIDATION_ONLY).salesforce_api_version
 
     @property
     def pip_architecture(self) -> str:
@@ -172,36 +166,3 @@ class InfraConfig:
 
     def stack_name(self, part: str) -> str:
         return f"{self.stack_prefix}-{part}"
-
-
-def _convert(name: str, type_name: object, raw: Any) -> Any:
-    """Context values from cdk.json keep their JSON type; from ``-c key=value`` they are strings."""
-    kind = type_name if isinstance(type_name, str) else getattr(type_name, "__name__", str(type_name))
-    try:
-        if kind == "bool":
-            if isinstance(raw, bool):
-                return raw
-            if str(raw).lower() in ("true", "1", "yes"):
-                return True
-            if str(raw).lower() in ("false", "0", "no"):
-                return False
-            raise ValueError(raw)
-        if kind == "int":
-            if isinstance(raw, bool):
-                raise ValueError(raw)
-            return int(raw)
-        if kind == "float":
-            return float(raw)
-        if kind.startswith("Mapping"):
-            value = json.loads(raw) if isinstance(raw, str) else raw
-            if not isinstance(value, dict):
-                raise ValueError(raw)
-            return {str(k): v if "Any" in kind else str(v) for k, v in value.items()}
-        if kind.startswith("tuple"):
-            value = json.loads(raw) if isinstance(raw, str) and raw.startswith("[") else raw
-            if isinstance(value, str):
-                value = [v for v in value.split(",") if v]
-            return tuple(str(v) for v in value)
-        return str(raw)
-    except (ValueError, TypeError, json.JSONDecodeError) as exc:
-        raise InfraConfigError(f"context key {name!r}: cannot read {raw!r} as {kind}") from exc

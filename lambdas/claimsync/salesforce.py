@@ -29,6 +29,11 @@ from claimsync.jwt_bearer import Signer
 
 Grant = Literal["password", "client_credentials", "jwt"]
 BulkResultKind = Literal["successfulResults", "failedResults", "unprocessedrecords"]
+# The Salesforce API version every call of this project uses (REST, SOQL, Collections, Bulk API 2.0):
+# the one place it is written. The sfdx metadata (salesforce/sfdx-project.json ``sourceApiVersion``)
+# agrees with it (a test checks); a deployment may override it (cdk.json ``sync.salesforce_api_version``).
+API_VERSION = "62.0"
+API_VERSION_PATTERN = r"\d{2,3}\.0"  # what a deployment's override must look like ("62.0", not "v62")
 COLLECTION_LIMIT = 200  # records per sObject Collections request
 GZIP_MIN_BYTES = 2048
 # Salesforce documents request compression for the REST API; for Bulk API 2.0 only response
@@ -215,7 +220,7 @@ class SalesforceGateway:
         self,
         credentials: SalesforceCredentials,
         *,
-        api_version: str = "62.0",
+        api_version: str = API_VERSION,
         http: requests.Session | None = None,
         timeout_s: float = 30.0,
         ca_bundle: str | None = None,

@@ -1,9 +1,12 @@
 """The CRM API Lambda (API Gateway REST API, Lambda proxy integration): thin routes over ``claimsync.crm``.
 
-Each route reads its input, calls one ``claimsync.crm`` function and shapes the envelope
-(``{"success": true, "data", "timestamp"}``). Errors become HTTP statuses in one place: the exception
-handlers below, one per exception type (the domain's refusals and the Salesforce gateway's
-failures); an unexpected exception is a 500 ``INTERNAL_ERROR`` whose body says nothing about it.
+The resolver is built from the object declarations (``build_app(claimsync.crm.OBJECTS)``): every
+route of ``claimsync.crm.routes`` is registered in one loop, and what it does depends only on its
+kind (``VIEWS``: create, get, update, delete, batch, query, health). Each view reads its input, calls
+one ``claimsync.crm`` function and shapes the envelope (``{"success": true, "data", "timestamp"}``).
+Errors become HTTP statuses in one place: the tables ``REFUSALS`` and ``ERROR_HANDLERS`` below, one
+entry per exception type (the domain's refusals and the Salesforce gateway's failures); an
+unexpected exception is a 500 ``INTERNAL_ERROR`` whose body says nothing about it.
 
 Settings are read from the environment once per process (``CrmSettings``); the Salesforce
 credentials come from Secrets Manager (Powertools parameters, cached five minutes) and the gateway,
@@ -37,7 +40,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,7 +66,6 @@ from claimsync.salesforce import (
 )
 
 logger = Logger(service="claimsync-crm-api")
-app = APIGatewayRestResolver()
 JSON = "application/json"
 
 # -- settings and the Salesforce gateway -------------------------------------------------------------
@@ -163,163 +166,126 @@ def _ok(data: Any, status: int = 200) -> Response[str]:
     return Response(status_code=status, content_type=JSON, body=json.dumps(body))
 
 
-def _created(route: str, make: Callable[[Any, str | None], dict[str, Any]]) -> Response[str]:
-    """A create's 201 answer: ``make(body, request_key)`` creates and returns the ``data``.
-
-    With an ``Idempotency-Key`` the answer is computed at most once per caller and key and
-    replayed after that (``claimsync.crm.idempotency``); ``request_key`` is then the value
-    Salesforce deduplicates on, else ``None``."""
-    body = _json_body()
-    key = idempotency.parse_key(_header_values(idempotency.HEADER))
-    if key is None:
-        return _ok(make(body, None), 201)
-    request = idempotency.KeyedRequest(scope=_caller(), key=key, route=route, body=body)
-
-    def answer() -> dict[str, Any]:
-        return {"success": True, "data": make(body, request.salesforce_key), "timestamp": _timestamp()}
-
-    envelope, replayed = idempotency_store().run(request, answer, lambda_context=app.lambda_context)
-    headers = {idempotency.REPLAYED_HEADER: "true"} if replayed else None
-    return Response(status_code=201, content_type=JSON, body=json.dumps(envelope), headers=headers)
-
-
-def _caller() -> str:
-    """The caller as API Gateway authenticated it: IAM principal and API key id ("" locally)."""
-    identity = app.current_event.request_context.identity
-    return idempotency.caller_scope(identity.user_arn, identity.api_key_id)
-
-
 def _fail(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response[str]:
     body = {"success": False, "error": message, "error_code": code, "timestamp": _timestamp()}
     return Response(status_code=status, content_type=JSON, body=json.dumps(body), headers=headers)
 
 
-def _json_body() -> Any:
-    event = app.current_event
-    raw: bytes | None = None
-    if event.body is not None:
-        if event.is_base64_encoded:
-            try:
-                raw = base64.b64decode(event.body, validate=True)
-            except (binascii.Error, ValueError):
-                raise crm.InvalidJson("the request body is not valid base64") from None
-        else:
-            raw = event.body.encode("utf-8", "surrogatepass")
-    return crm.parse_json_body(
-        raw, max_bytes=settings().max_body_bytes, content_types=_header_values("Content-Type")
-    )
+# -- one request -----------------------------------------------------------------------------------
 
 
-def _header_values(name: str) -> list[str]:
-    """Every value of a request header (case-insensitive name); API Gateway keeps repeats in
-    ``multiValueHeaders`` and only the last one in ``headers``."""
-    event = app.current_event
-    values = event.multi_value_headers.get(name)
-    if values:
-        return list(values)
-    value = event.headers.get(name)
-    return [] if value is None else [value]
+@dataclass(frozen=True)
+class Call:
+    """One request to one route of a resolver built by ``build_app``."""
+
+    resolver: APIGatewayRestResolver
+    route: routes.Route
+    served: tuple[crm.CrmObject, ...]  # every object the resolver serves (the SOQL allowlist)
+    params: dict[str, str]
+
+    @property
+    def obj(self) -> crm.CrmObject:
+        if self.route.obj is None:  # /query and /health: their views never ask
+            raise TypeError(f"{self.route.key} serves no object")
+        return self.route.obj
+
+    @property
+    def record_id(self) -> str:
+        return self.params[self.obj.id_param]
+
+    def json_body(self) -> Any:
+        event = self.resolver.current_event
+        raw: bytes | None = None
+        if event.body is not None:
+            if event.is_base64_encoded:
+                try:
+                    raw = base64.b64decode(event.body, validate=True)
+                except (binascii.Error, ValueError):
+                    raise crm.InvalidJson("the request body is not valid base64") from None
+            else:
+                raw = event.body.encode("utf-8", "surrogatepass")
+        return crm.parse_json_body(
+            raw, max_bytes=settings().max_body_bytes, content_types=self.header_values("Content-Type")
+        )
+
+    def header_values(self, name: str) -> list[str]:
+        """Every value of a request header (case-insensitive name); API Gateway keeps repeats in
+        ``multiValueHeaders`` and only the last one in ``headers``."""
+        event = self.resolver.current_event
+        values = event.multi_value_headers.get(name)
+        if values:
+            return list(values)
+        value = event.headers.get(name)
+        return [] if value is None else [value]
+
+    def caller(self) -> str:
+        """The caller as API Gateway authenticated it: IAM principal and API key id ("" locally)."""
+        identity = self.resolver.current_event.request_context.identity
+        return idempotency.caller_scope(identity.user_arn, identity.api_key_id)
+
+    def created(self, make: Callable[[Any, str | None], dict[str, Any]]) -> Response[str]:
+        """A create's 201 answer: ``make(body, request_key)`` creates and returns the ``data``.
+
+        With an ``Idempotency-Key`` (on an object that declares a request key field) the answer is
+        computed at most once per caller and key and replayed after that
+        (``claimsync.crm.idempotency``); ``request_key`` is then the value Salesforce deduplicates
+        on, else ``None``."""
+        body = self.json_body()
+        keyed = self.obj.request_key_field is not None
+        key = idempotency.parse_key(self.header_values(idempotency.HEADER)) if keyed else None
+        if key is None:
+            return _ok(make(body, None), 201)
+        request = idempotency.KeyedRequest(scope=self.caller(), key=key, route=self.route.key, body=body)
+
+        def answer() -> dict[str, Any]:
+            return {"success": True, "data": make(body, request.salesforce_key), "timestamp": _timestamp()}
+
+        context = self.resolver.lambda_context
+        envelope, replayed = idempotency_store().run(request, answer, lambda_context=context)
+        headers = {idempotency.REPLAYED_HEADER: "true"} if replayed else None
+        return Response(status_code=201, content_type=JSON, body=json.dumps(envelope), headers=headers)
 
 
-# -- routes ----------------------------------------------------------------------------------------
+# -- what each kind of route does: read the input, call one claimsync.crm function, shape the data --
 
 
-@app.post("/accounts")
-def create_account() -> Response[str]:
+def _create(call: Call) -> Response[str]:
     def make(body: Any, request_key: str | None) -> dict[str, Any]:
-        record_id, values = crm.create_record(salesforce(), crm.ACCOUNT, body, request_key=request_key)
-        return {"record_id": record_id, "account_name": values["Name"]}
+        record_id, values = crm.create_record(salesforce(), call.obj, body, request_key=request_key)
+        return call.obj.created_answer(record_id, values)
 
-    return _created("POST /accounts", make)
-
-
-@app.get("/accounts/<account_id>")
-def get_account(account_id: str) -> Response[str]:
-    return _ok(crm.get_record(salesforce(), crm.ACCOUNT, account_id))
+    return call.created(make)
 
 
-@app.patch("/accounts/<account_id>")
-def update_account(account_id: str) -> Response[str]:
-    body = _json_body()
+def _get(call: Call) -> Response[str]:
+    return _ok(crm.get_record(salesforce(), call.obj, call.record_id))
+
+
+def _update(call: Call) -> Response[str]:
+    body = call.json_body()
     return _ok(
-        {"record_id": crm.update_record(salesforce(), crm.ACCOUNT, account_id, body), "status": "updated"}
+        {"record_id": crm.update_record(salesforce(), call.obj, call.record_id, body), "status": "updated"}
     )
 
 
-@app.delete("/accounts/<account_id>")
-def delete_account(account_id: str) -> Response[str]:
-    return _ok({"record_id": crm.delete_record(salesforce(), crm.ACCOUNT, account_id), "status": "deleted"})
+def _delete(call: Call) -> Response[str]:
+    return _ok({"record_id": crm.delete_record(salesforce(), call.obj, call.record_id), "status": "deleted"})
 
 
-@app.post("/contacts")
-def create_contact() -> Response[str]:
-    def make(body: Any, request_key: str | None) -> dict[str, Any]:
-        record_id, values = crm.create_record(salesforce(), crm.CONTACT, body, request_key=request_key)
-        return {"record_id": record_id, "contact_name": f"{values['FirstName']} {values['LastName']}"}
-
-    return _created("POST /contacts", make)
-
-
-@app.get("/contacts/<contact_id>")
-def get_contact(contact_id: str) -> Response[str]:
-    return _ok(crm.get_record(salesforce(), crm.CONTACT, contact_id))
-
-
-@app.patch("/contacts/<contact_id>")
-def update_contact(contact_id: str) -> Response[str]:
-    body = _json_body()
-    return _ok(
-        {"record_id": crm.update_record(salesforce(), crm.CONTACT, contact_id, body), "status": "updated"}
-    )
-
-
-@app.delete("/contacts/<contact_id>")
-def delete_contact(contact_id: str) -> Response[str]:
-    return _ok({"record_id": crm.delete_record(salesforce(), crm.CONTACT, contact_id), "status": "deleted"})
-
-
-@app.post("/opportunities")
-def create_opportunity() -> Response[str]:
-    def make(body: Any, request_key: str | None) -> dict[str, Any]:
-        record_id, values = crm.create_record(salesforce(), crm.OPPORTUNITY, body, request_key=request_key)
-        return {"record_id": record_id, "opportunity_name": values["Name"], "amount": values.get("Amount")}
-
-    return _created("POST /opportunities", make)
-
-
-@app.get("/opportunities/<opportunity_id>")
-def get_opportunity(opportunity_id: str) -> Response[str]:
-    return _ok(crm.get_record(salesforce(), crm.OPPORTUNITY, opportunity_id))
-
-
-@app.patch("/opportunities/<opportunity_id>")
-def update_opportunity(opportunity_id: str) -> Response[str]:
-    body = _json_body()
-    record_id = crm.update_record(salesforce(), crm.OPPORTUNITY, opportunity_id, body)
-    return _ok({"record_id": record_id, "status": "updated"})
-
-
-@app.delete("/opportunities/<opportunity_id>")
-def delete_opportunity(opportunity_id: str) -> Response[str]:
-    record_id = crm.delete_record(salesforce(), crm.OPPORTUNITY, opportunity_id)
-    return _ok({"record_id": record_id, "status": "deleted"})
-
-
-@app.post("/query")
-def query() -> Response[str]:
-    body = _json_body()
-    page = crm.run_query(salesforce(), settings().query, body, cursors())
+def _query(call: Call) -> Response[str]:
+    body = call.json_body()
+    policy = settings().query_policy(o.sobject for o in call.served)
+    page = crm.run_query(salesforce(), policy, body, cursors())
     data: dict[str, Any] = {"total_size": page.total_size, "done": page.done, "records": page.records}
     if page.next:
         data["next"] = page.next
     return _ok(data)
 
 
-@app.post("/batch/accounts")
-def batch_accounts() -> Response[str]:
+def _batch(call: Call) -> Response[str]:
     def make(body: Any, request_key: str | None) -> dict[str, Any]:
         result = crm.batch_create(
-            salesforce(), crm.ACCOUNT, body, max_records=settings().batch_max, request_key=request_key
+            salesforce(), call.obj, body, max_records=settings().batch_max, request_key=request_key
         )
         return {
             "total": result.total,
@@ -330,11 +296,10 @@ def batch_accounts() -> Response[str]:
             ],
         }
 
-    return _created("POST /batch/accounts", make)
+    return call.created(make)
 
 
-@app.get("/health")
-def health() -> Response[str]:
+def _health(call: Call) -> Response[str]:
     """Always 200: ``degraded`` when Salesforce cannot be reached or the credentials cannot be read."""
     try:
         s = settings()
@@ -357,6 +322,17 @@ def health() -> Response[str]:
     )
 
 
+VIEWS: dict[routes.Action, Callable[[Call], Response[str]]] = {
+    "create": _create,
+    "get": _get,
+    "update": _update,
+    "delete": _delete,
+    "query": _query,
+    "batch": _batch,
+    "health": _health,
+}
+
+
 # -- errors: the one place they become HTTP statuses --------------------------------------------------
 
 
@@ -373,32 +349,32 @@ def _refuse(
     return _fail(status, code, message, headers)
 
 
-@app.exception_handler(crm.MissingParameters)
-def _missing_parameters(exc: crm.MissingParameters) -> Response[str]:
-    return _refuse(exc, 400, "MISSING_PARAMETERS", str(exc))
+# (exception, status, error code, message: None for the exception's own, which names no value)
+REFUSALS: tuple[tuple[type[Exception], int, str, str | None], ...] = (
+    (crm.MissingParameters, 400, "MISSING_PARAMETERS", None),
+    (crm.InvalidJson, 400, "INVALID_JSON", None),
+    (crm.UnsupportedMediaType, 415, "UNSUPPORTED_MEDIA_TYPE", None),
+    (crm.ValidationFailed, 400, "VALIDATION_ERROR", None),
+    (crm.InvalidRecordId, 400, "INVALID_ID", None),
+    (crm.QueryRejected, 400, "QUERY_ERROR", None),
+    (crm.InvalidIdempotencyKey, 400, "VALIDATION_ERROR", None),
+    (crm.IdempotencyKeyReused, 422, "IDEMPOTENCY_KEY_REUSED", None),
+    (crm.PayloadTooLarge, 413, "PAYLOAD_TOO_LARGE", None),
+    (SalesforceNotFound, 404, "NOT_FOUND", "no such record"),
+    (SalesforceUnavailable, 502, "UPSTREAM_ERROR", "Salesforce is unavailable or timed out; retry later"),
+    (SalesforceLockError, 502, "UPSTREAM_ERROR", "Salesforce could not lock the record; retry later"),
+    (SalesforceError, 500, "INTERNAL_ERROR", "internal error"),
+    (Exception, 500, "INTERNAL_ERROR", "internal error"),
+)
 
 
-@app.exception_handler(crm.InvalidJson)
-def _invalid_json(exc: crm.InvalidJson) -> Response[str]:
-    return _refuse(exc, 400, "INVALID_JSON", str(exc))
+def _refusal(status: int, code: str, message: str | None) -> Callable[[Exception], Response[str]]:
+    def handle(exc: Exception) -> Response[str]:
+        return _refuse(exc, status, code, str(exc) if message is None else message)
+
+    return handle
 
 
-@app.exception_handler(crm.UnsupportedMediaType)
-def _unsupported_media_type(exc: crm.UnsupportedMediaType) -> Response[str]:
-    return _refuse(exc, 415, "UNSUPPORTED_MEDIA_TYPE", str(exc))
-
-
-@app.exception_handler(crm.ValidationFailed)
-def _validation_failed(exc: crm.ValidationFailed) -> Response[str]:
-    return _refuse(exc, 400, "VALIDATION_ERROR", str(exc))
-
-
-@app.exception_handler(crm.InvalidRecordId)
-def _invalid_id(exc: crm.InvalidRecordId) -> Response[str]:
-    return _refuse(exc, 400, "INVALID_ID", str(exc))
-
-
-@app.exception_handler(crm.ForeignRecords)
 def _foreign_records(exc: crm.ForeignRecords) -> Response[str]:
     # Cannot happen unless the guard or the cursor key failed: worth a warning with the object name.
     logger.warning("query page refused: a record of an object outside the allowlist",
@@ -406,44 +382,16 @@ def _foreign_records(exc: crm.ForeignRecords) -> Response[str]:
     return _refuse(exc, 400, "QUERY_ERROR", str(exc))
 
 
-@app.exception_handler(crm.QueryRejected)
-def _query_rejected(exc: crm.QueryRejected) -> Response[str]:
-    return _refuse(exc, 400, "QUERY_ERROR", str(exc))
-
-
-@app.exception_handler(crm.InvalidIdempotencyKey)
-def _invalid_idempotency_key(exc: crm.InvalidIdempotencyKey) -> Response[str]:
-    return _refuse(exc, 400, "VALIDATION_ERROR", str(exc))
-
-
-@app.exception_handler(crm.IdempotencyInProgress)
 def _idempotency_in_progress(exc: crm.IdempotencyInProgress) -> Response[str]:
     return _refuse(exc, 409, "IDEMPOTENCY_IN_PROGRESS", str(exc), {"Retry-After": "1"})
 
 
-@app.exception_handler(crm.IdempotencyKeyReused)
-def _idempotency_key_reused(exc: crm.IdempotencyKeyReused) -> Response[str]:
-    return _refuse(exc, 422, "IDEMPOTENCY_KEY_REUSED", str(exc))
-
-
-@app.exception_handler(crm.PayloadTooLarge)
-def _too_large(exc: crm.PayloadTooLarge) -> Response[str]:
-    return _refuse(exc, 413, "PAYLOAD_TOO_LARGE", str(exc))
-
-
-@app.exception_handler(SalesforceNotFound)
-def _sf_not_found(exc: SalesforceNotFound) -> Response[str]:
-    return _refuse(exc, 404, "NOT_FOUND", "no such record")
-
-
-@app.exception_handler(SalesforceQueryError)
 def _sf_query_error(exc: SalesforceQueryError) -> Response[str]:
     # INVALID_FIELD / INVALID_TYPE are query errors on /query, validation errors anywhere else.
     code = "QUERY_ERROR" if exc.operation.startswith("query") else "VALIDATION_ERROR"
     return _refuse(exc, 400, code, f"Salesforce: {exc.code}: {exc.detail}")
 
 
-@app.exception_handler(SalesforceRequestError)
 def _sf_request_error(exc: SalesforceRequestError) -> Response[str]:
     if exc.status == 400:  # Salesforce's validation (REQUIRED_FIELD_MISSING, STRING_TOO_LONG, ...)
         return _refuse(exc, 400, "VALIDATION_ERROR", f"Salesforce: {exc.code}: {exc.detail}")
@@ -452,43 +400,34 @@ def _sf_request_error(exc: SalesforceRequestError) -> Response[str]:
     return _refuse(exc, 500, "INTERNAL_ERROR", "internal error")  # 403 INSUFFICIENT_ACCESS & co
 
 
-@app.exception_handler(SalesforceLimitExceeded)
 def _sf_limit(exc: SalesforceLimitExceeded) -> Response[str]:
     retry_after = str(settings().retry_after_s)
     message = "Salesforce's API request limit is exhausted; retry later"
     return _refuse(exc, 429, "RATE_LIMITED", message, {"Retry-After": retry_after})
 
 
-@app.exception_handler(SalesforceAuthError)
 def _sf_auth(exc: SalesforceAuthError) -> Response[str]:
     _gateway_from_secret.cache_clear()  # the next request re-reads the (maybe rotated) secret
     return _refuse(exc, 502, "AUTH_ERROR", "Salesforce refused this API's credentials")
 
 
-@app.exception_handler(SalesforceUnavailable)
-def _sf_unavailable(exc: SalesforceUnavailable) -> Response[str]:
-    return _refuse(exc, 502, "UPSTREAM_ERROR", "Salesforce is unavailable or timed out; retry later")
+# Handlers with more to do than one status and message; Powertools picks the most specific class.
+ERROR_HANDLERS: tuple[tuple[type[Exception], Callable[[Any], Response[str]]], ...] = (
+    *((exc, _refusal(status, code, message)) for exc, status, code, message in REFUSALS),
+    (crm.ForeignRecords, _foreign_records),
+    (crm.IdempotencyInProgress, _idempotency_in_progress),
+    (SalesforceQueryError, _sf_query_error),
+    (SalesforceRequestError, _sf_request_error),
+    (SalesforceLimitExceeded, _sf_limit),
+    (SalesforceAuthError, _sf_auth),
+)
 
 
-@app.exception_handler(SalesforceLockError)
-def _sf_lock(exc: SalesforceLockError) -> Response[str]:
-    return _refuse(exc, 502, "UPSTREAM_ERROR", "Salesforce could not lock the record; retry later")
-
-
-@app.exception_handler(SalesforceError)
-def _sf_other(exc: SalesforceError) -> Response[str]:
-    return _refuse(exc, 500, "INTERNAL_ERROR", "internal error")
-
-
-@app.exception_handler(Exception)
-def _unexpected(exc: Exception) -> Response[str]:
-    return _refuse(exc, 500, "INTERNAL_ERROR", "internal error")
-
-
-@app.not_found
-def _no_route(exc: NotFoundError) -> Response[str]:
-    event = app.current_event
-    allowed = routes.allowed_methods(event.path)
+def _no_route(
+    resolver: APIGatewayRestResolver, table: Sequence[routes.Route], exc: NotFoundError
+) -> Response[str]:
+    event = resolver.current_event
+    allowed = routes.allowed_methods(event.path, table)
     if event.http_method in allowed:
         # The resource exists and answers this method, but Powertools' router refused the path
         # parameter's characters: every path parameter of this API is a record id.
@@ -497,6 +436,43 @@ def _no_route(exc: NotFoundError) -> Response[str]:
         message = f"{event.http_method} is not allowed here; allowed: {', '.join(allowed)}"
         return _refuse(exc, 405, "METHOD_NOT_ALLOWED", message, {"Allow": ", ".join(allowed)})
     return _refuse(exc, 404, "NOT_FOUND", "no such route")
+
+
+# -- the resolver, built from the object declarations --------------------------------------------------
+
+
+def build_app(objects: Sequence[crm.CrmObject] = crm.OBJECTS) -> APIGatewayRestResolver:
+    """A Powertools resolver serving ``objects``: every route of ``routes.routes_for(objects)``
+    registered in one loop, every error mapped by the tables above."""
+    resolver = APIGatewayRestResolver()
+    served = tuple(objects)
+    table = routes.routes_for(served)
+    for route in table:
+        resolver.route(_rule(route.path), route.method)(_view(resolver, route, served))
+    for exc_class, handle in ERROR_HANDLERS:
+        resolver.exception_handler(exc_class)(handle)
+    resolver.not_found(functools.partial(_no_route, resolver, table))
+    return resolver
+
+
+def _rule(path: str) -> str:
+    """API Gateway's ``/accounts/{account_id}`` as Powertools' ``/accounts/<account_id>``."""
+    return path.replace("{", "<").replace("}", ">")
+
+
+def _view(
+    resolver: APIGatewayRestResolver, route: routes.Route, served: tuple[crm.CrmObject, ...]
+) -> Callable[..., Response[str]]:
+    action = VIEWS[route.action]
+
+    def view(**params: str) -> Response[str]:
+        return action(Call(resolver, route, served, params))
+
+    view.__name__ = f"{route.action}_{route.obj.singular if route.obj else route.action}"
+    return view
+
+
+app = build_app()
 
 
 # -- entry point -----------------------------------------------------------------------------------
@@ -521,14 +497,17 @@ def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return response
 
 
-def registered_routes() -> list[tuple[str, str]]:
-    """(method, API Gateway path) of every route registered on the resolver."""
-    registered = app._static_routes + app._dynamic_routes  # Powertools keeps no public list
+def registered_routes(resolver: APIGatewayRestResolver = app) -> list[tuple[str, str]]:
+    """(method, API Gateway path) of every route registered on ``resolver``."""
+    registered = resolver._static_routes + resolver._dynamic_routes  # Powertools keeps no public list
     return [(r.method, r.openapi_path) for r in registered]
 
 
-def openapi_document() -> dict[str, Any]:
-    return openapi.build_openapi(registered_routes())
+def openapi_document(
+    resolver: APIGatewayRestResolver = app, objects: Sequence[crm.CrmObject] = crm.OBJECTS
+) -> dict[str, Any]:
+    """The OpenAPI document of ``resolver`` (built by ``build_app(objects)``)."""
+    return openapi.build_openapi(registered_routes(resolver), routes.routes_for(objects))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from claimsync.crm import CrmSettings, QueryPolicy
+from claimsync.crm import CrmSettings
 from claimsync.salesforce import SalesforceGateway
 from local.api_server import ApiServer
 from local.salesforce_emulator.server import SalesforceCredentials, SalesforceEmulator
@@ -26,7 +26,7 @@ from local.world import salesforce_endpoints, salesforce_gateway
 TEST_SETTINGS = replace(
     CrmSettings(),
     max_body_bytes=256 * 1024,
-    query=QueryPolicy(max_limit=2500),
+    query_max_limit=2500,
     batch_max=500,
     retry_after_s=30,
     function_name="claimsync-crm-api-test",

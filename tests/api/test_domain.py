@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import json
+import re
+import typing
 from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from claimsync import settings as reader
 from claimsync.crm import (
     ACCOUNT,
     CONTACT,
@@ -34,6 +37,7 @@ from claimsync.crm import (
     parse_json_body,
 )
 from claimsync.crm.body import MAX_DEPTH
+from claimsync.crm.config import ENV_PREFIX
 from claimsync.crm.ids import checksum, normalize_id
 from claimsync.crm.objects import validate_fields
 from claimsync.crm.soql import CursorCodec, check_record_types, guard_soql, strip_attributes
@@ -44,6 +48,7 @@ from local.salesforce_emulator import ids as emulator_ids
 pytestmark = [pytest.mark.api, pytest.mark.unit]
 
 EVENTS = Path(__file__).with_name("events")
+CRM_API_DOC = Path(__file__).resolve().parents[2] / "docs" / "crm-api.md"
 POLICY = QueryPolicy(objects=("Account", "Contact", "Opportunity", "Claim_Payor__c"), max_limit=500)
 
 # -- ids -------------------------------------------------------------------------------------------
@@ -313,7 +318,7 @@ def test_a_cursor_of_an_object_no_longer_allowed_is_refused() -> None:
     cursor = codec.issue("Claim_Payor__c", URL)
     codec.open(cursor, POLICY)
     with pytest.raises(QueryRejected, match="not allowed"):
-        codec.open(cursor, QueryPolicy())
+        codec.open(cursor, QueryPolicy(objects=("Account", "Contact", "Opportunity")))
 
 
 def _b64(data: bytes) -> str:
@@ -387,7 +392,8 @@ def test_settings_defaults_and_overrides() -> None:
             "AWS_LAMBDA_FUNCTION_VERSION": "12",
         }
     )
-    assert s.query == QueryPolicy(objects=("Account", "Claim__c"), max_limit=200)
+    assert s.query_policy(["Contact"]) == QueryPolicy(objects=("Account", "Claim__c"), max_limit=200)
+    assert CrmSettings().query_policy(["Contact"]) == QueryPolicy(objects=("Contact",), max_limit=10_000)
     assert (s.batch_max, s.max_body_bytes, s.function_name, s.function_version) == (50, 4096, "crm-fn", "12")
     with pytest.raises(CrmConfigError, match="CRM_BATCH_MAX"):
         CrmSettings.from_env({"CRM_BATCH_MAX": "lots"})
@@ -409,6 +415,30 @@ def test_settings_defaults_and_overrides() -> None:
     )
     with pytest.raises(CrmConfigError, match="CRM_CURSOR_TTL_SECONDS"):
         CrmSettings.from_env({"CRM_CURSOR_TTL_SECONDS": "5"})
+    with pytest.raises(CrmConfigError, match="CLAIMSYNC_SALESFORCE_API_VERSION must match"):
+        CrmSettings.from_env({"CLAIMSYNC_SALESFORCE_API_VERSION": "v62"})
+    assert (
+        CrmSettings.from_env({"CRM_BATCH_MAX": " ", "CRM_FUNCTION_NAME": ""}) == CrmSettings()
+    )  # blank: unset
+
+
+def test_the_documented_settings_are_the_fields() -> None:
+    """docs/crm-api.md's settings table names every variable CrmSettings reads, with its default."""
+    section = CRM_API_DOC.read_text(encoding="utf-8").split("\n## Settings\n", 1)[1].split("\n## ", 1)[0]
+    by_name = {reader.env_name(f, ENV_PREFIX): f for f in fields(CrmSettings)}
+    hints = typing.get_type_hints(CrmSettings)
+    documented: set[str] = set()
+    for row in re.findall(r"^\| (`[A-Z_]+`(?:, `[A-Z_]+`)*) \| ([^|]+) \|", section, re.MULTILINE):
+        names, default = re.findall(r"`([A-Z_]+)`", row[0]), row[1].strip()
+        documented.update(names)
+        for name in names:
+            field = by_name[name]
+            expected = getattr(CrmSettings(), field.name)
+            if default.startswith("`"):
+                assert reader.convert(hints[field.name], default.strip("`")) == expected, name
+            elif default == "\N{EN DASH}":  # the table's "none"
+                assert expected in ("", ()), name
+    assert documented == set(by_name)
 
 
 # -- batch over a fake gateway -----------------------------------------------------------------------
@@ -495,7 +525,7 @@ def test_a_keyed_create_in_an_org_without_the_request_key_field_is_a_configurati
         create_record(gw, ACCOUNT, {"Name": "x"}, request_key="k" * 64)  # type: ignore[arg-type]
     with pytest.raises(CrmConfigError, match="Claimsync_Request_Key__c is missing"):
         batch_create(gw, ACCOUNT, [{"Name": "x"}], max_records=10, request_key="k" * 64)  # type: ignore[arg-type]
-    assert create_record(gw, ACCOUNT, {"Name": "x"})[0].startswith("001")  # unkeyed creates unaffected
+    assert create_record(gw, ACCOUNT, {"Name": "x"})[0].startswith("001")  # type: ignore[arg-type]
 
 
 def test_batch_raises_when_nothing_was_created() -> None:

@@ -1,11 +1,12 @@
-"""The CRM API's domain: validation of Accounts, Contacts and Opportunities, record-id checks, the SOQL
-guard, and the service functions over the Salesforce gateway. No Lambda or HTTP-event knowledge here:
-``handlers.crm_api`` is the edge.
+"""The CRM API's domain: one declaration per object served (Account, Contact, Opportunity), validation,
+record-id checks, the SOQL guard, and the service functions over the Salesforce gateway. No Lambda or
+HTTP-event knowledge here: ``handlers.crm_api`` is the edge.
 
-Modules: ``errors`` (what a caller can get wrong), ``ids`` (15/18-character ids), ``objects`` (field
-allowlists and rules), ``body`` (size and JSON), ``soql`` (query guard and paging cursor), ``service``
-(the operations), ``config`` (settings from the environment), ``routes`` (the route table),
-``openapi`` (the generated document).
+Modules: ``objects`` (the declarations: fields, rules, create answers; ``OBJECTS``), ``routes`` (the
+route table derived from them), ``openapi`` (the document derived from them), ``errors`` (what a
+caller can get wrong), ``ids`` (15/18-character ids), ``body`` (size and JSON), ``soql`` (query guard
+and paging cursor), ``service`` (the operations), ``idempotency`` (``Idempotency-Key``), ``config``
+(settings from the environment).
 """
 
 from claimsync.crm.body import parse_json_body
@@ -25,7 +26,16 @@ from claimsync.crm.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
-from claimsync.crm.objects import ACCOUNT, CONTACT, OPPORTUNITY, ObjectSpec
+from claimsync.crm.objects import (
+    ACCOUNT,
+    CONTACT,
+    OBJECTS,
+    OPPORTUNITY,
+    CrmObject,
+    Echo,
+    FieldRule,
+    text_field,
+)
 from claimsync.crm.service import (
     BatchResult,
     ItemResult,
@@ -44,12 +54,16 @@ __all__ = [
     "ACCOUNT",
     "CONTACT",
     "ERROR_CODES",
+    "OBJECTS",
     "OPPORTUNITY",
     "BatchResult",
     "CrmConfigError",
     "CrmError",
+    "CrmObject",
     "CrmSettings",
     "CursorCodec",
+    "Echo",
+    "FieldRule",
     "ForeignRecords",
     "IdempotencyInProgress",
     "IdempotencyKeyReused",
@@ -58,7 +72,6 @@ __all__ = [
     "InvalidRecordId",
     "ItemResult",
     "MissingParameters",
-    "ObjectSpec",
     "PayloadTooLarge",
     "QueryPage",
     "QueryPolicy",
@@ -72,5 +85,6 @@ __all__ = [
     "parse_json_body",
     "run_query",
     "salesforce_connected",
+    "text_field",
     "update_record",
 ]

@@ -11,7 +11,7 @@ An answer to a create can be lost in two places, and each needs its own layer:
 2. **Between the API and Salesforce** (Salesforce committed the create, its answer never arrived, the
    caller got 502). Powertools stores answers only, never failures, so the retry runs again. It must
    not create a second record, so a keyed create is an *upsert* on the external-id field
-   ``Claimsync_Request_Key__c`` (on Account, Contact and Opportunity; ``salesforce/`` metadata)
+   ``Claimsync_Request_Key__c`` (each object's ``CrmObject.request_key_field``; ``salesforce/`` metadata)
    whose value is derived from the caller, the key, the route and the body: the retry finds the
    record the first attempt made and answers with it. Batch items get one derived value each.
 
@@ -48,7 +48,6 @@ from claimsync.crm.errors import IdempotencyInProgress, IdempotencyKeyReused, In
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-REQUEST_KEY_FIELD = "Claimsync_Request_Key__c"  # Text(64), external id, unique: sha256 hex digests
 MAX_KEY_LENGTH = 255
 # Printable ASCII without space, quote, comma (repeated headers may arrive joined by commas) and backslash.
 KEY_PATTERN = r"^[!#-+\--\[\]-~]{1,255}$"

@@ -1,31 +1,25 @@
-"""The OpenAPI 3.0 document of the CRM API, built from the handler's registered routes, the operation
-table below and the objects' field rules (``claimsync.crm.objects``).
+"""The OpenAPI 3.0 document of the CRM API, derived from its routes (``claimsync.crm.routes``) and so
+from the object declarations (``claimsync.crm.objects``): operations, request, record and answer
+schemas all come from the ``CrmObject`` each route serves, so the document, the routes and the
+validation cannot drift.
 
-``handlers.crm_api`` passes the routes its resolver registered; a route without an entry in
-``OPERATIONS`` (or an entry without a route) is an error, so the document cannot silently miss an
-endpoint. ``python -m handlers.crm_api --openapi > docs/openapi.json`` regenerates the committed copy
-and a test fails when that copy is stale.
+``handlers.crm_api`` passes the routes its resolver registered; one that is not in the route table (or
+a table entry the resolver lacks) is an error, so the document cannot silently miss an endpoint.
+``python -m handlers.crm_api --openapi > docs/openapi.json`` regenerates the committed copy and a test
+fails when that copy is stale.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from claimsync.crm.errors import ERROR_CODES
 from claimsync.crm.idempotency import HEADER as IDEMPOTENCY_HEADER
 from claimsync.crm.idempotency import KEY_PATTERN, REPLAYED_HEADER
-from claimsync.crm.objects import (
-    ACCOUNT,
-    CONTACT,
-    DATE_PATTERN,
-    EMAIL_PATTERN,
-    OPPORTUNITY,
-    FieldRule,
-    ObjectSpec,
-)
+from claimsync.crm.objects import DATE_PATTERN, EMAIL_PATTERN, CrmObject, FieldRule
 from claimsync.crm.routes import ROUTES, Route
 
 OPENAPI_VERSION = "3.0.3"
@@ -49,69 +43,75 @@ class Operation:
     idempotent: bool = False  # accepts an Idempotency-Key header (creates)
 
 
-def _crud(plural: str, singular: str, spec: ObjectSpec, param: str) -> dict[Route, Operation]:
-    base, item = f"/{plural}", f"/{plural}/{{{param}}}"
-    name = spec.sobject
-    idp = (param, spec.key_prefix)
-    return {
-        Route("POST", base): Operation(
-            f"create{name}", f"Create an {name}" if name[0] in "AO" else f"Create a {name}", plural,
-            201, f"{name}Created", request=f"{name}Create", idempotent=True,
-        ),
-        Route("GET", item): Operation(
-            f"get{name}", f"Read one {singular}", plural, 200, f"{name}Record", id_param=idp
-        ),
-        Route("PATCH", item): Operation(
-            f"update{name}", f"Update the given fields of one {singular}", plural, 200, "RecordUpdated",
-            request=f"{name}Update", id_param=idp,
-        ),
-        Route("DELETE", item): Operation(
-            f"delete{name}", f"Delete one {singular}", plural, 200, "RecordDeleted", id_param=idp
-        ),
-    }  # fmt: skip
+def _served(routes: Iterable[Route]) -> list[CrmObject]:
+    """The objects ``routes`` serve, in route order."""
+    return list(dict.fromkeys(r.obj for r in routes if r.obj is not None))
 
 
-OPERATIONS: dict[Route, Operation] = {
-    **_crud("accounts", "account", ACCOUNT, "account_id"),
-    **_crud("contacts", "contact", CONTACT, "contact_id"),
-    **_crud("opportunities", "opportunity", OPPORTUNITY, "opportunity_id"),
-    Route("POST", "/query"): Operation(
-        "query",
-        "Run a read-only SOQL query, one page at a time",
-        "query",
-        200,
-        "QueryResult",
-        request="QueryRequest",
-        description=(
-            "One SELECT on an allowed object (default Account, Contact, Opportunity), with a LIMIT of at"
-            " most the configured maximum (added when absent). Results come in pages of up to 2,000"
-            " records; pass `next` back (alone) for the following page. A `next` cursor is signed by"
-            " the API and valid for a limited time (default 15 minutes); any other, changed or expired"
-            " cursor is a 400 QUERY_ERROR."
-        ),
-    ),
-    Route("POST", "/batch/accounts"): Operation(
-        "batchCreateAccounts",
-        "Create many Accounts; each record succeeds or fails on its own",
-        "accounts",
+def _label(obj: CrmObject) -> str:
+    return obj.collection.capitalize()  # "Accounts"
+
+
+def _and(words: Sequence[str]) -> str:
+    return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
+
+
+def operation(route: Route, routes: Sequence[Route] = ROUTES) -> Operation:
+    """What the document says about ``route`` (of the API whose routes are ``routes``)."""
+    if route.action == "query":
+        allowed = ", ".join(o.sobject for o in _served(routes))
+        return Operation(
+            "query",
+            "Run a read-only SOQL query, one page at a time",
+            "query",
+            200,
+            "QueryResult",
+            request="QueryRequest",
+            description=(
+                f"One SELECT on an allowed object (default {allowed}), with a LIMIT of at"
+                " most the configured maximum (added when absent). Results come in pages of up to 2,000"
+                " records; pass `next` back (alone) for the following page. A `next` cursor is signed by"
+                " the API and valid for a limited time (default 15 minutes); any other, changed or expired"
+                " cursor is a 400 QUERY_ERROR."
+            ),
+        )
+    if route.action == "health":
+        return Operation(
+            "health", "Liveness and Salesforce connectivity; always 200", "health", 200, "Health"
+        )
+    obj = route.obj
+    if obj is None:  # every other action serves an object (claimsync.crm.routes)
+        raise TypeError(f"{route.key} serves no object")
+    name, tag, keyed = obj.sobject, obj.collection, obj.request_key_field is not None
+    idp = (obj.id_param, obj.key_prefix)
+    if route.action == "create":
+        article = "an" if name[0] in "AEIOU" else "a"
+        return Operation(f"create{name}", f"Create {article} {name}", tag, 201, f"{name}Created",
+                         request=f"{name}Create", idempotent=keyed)  # fmt: skip
+    if route.action == "get":
+        return Operation(f"get{name}", f"Read one {obj.singular}", tag, 200, f"{name}Record", id_param=idp)
+    if route.action == "update":
+        return Operation(f"update{name}", f"Update the given fields of one {obj.singular}", tag, 200,
+                         "RecordUpdated", request=f"{name}Update", id_param=idp)  # fmt: skip
+    if route.action == "delete":
+        return Operation(
+            f"delete{name}", f"Delete one {obj.singular}", tag, 200, "RecordDeleted", id_param=idp
+        )
+    return Operation(
+        f"batchCreate{_label(obj)}",
+        f"Create many {_label(obj)}; each record succeeds or fails on its own",
+        tag,
         201,
         "BatchResult",
-        request="AccountBatch",
+        request=f"{name}Batch",
         description=(
-            "Each record is validated like POST /accounts; invalid ones are reported and not sent. Valid"
-            " ones are created through sObject Collections, 200 per call. Results are in input order. A"
-            " batch larger than the configured maximum (default 1000) is refused with 413."
+            f"Each record is validated like POST /{obj.collection}; invalid ones are reported and not"
+            " sent. Valid ones are created through sObject Collections, 200 per call. Results are in input"
+            " order. A batch larger than the configured maximum (default 1000) is refused with 413."
         ),
-        idempotent=True,
-    ),
-    Route("GET", "/health"): Operation(
-        "health",
-        "Liveness and Salesforce connectivity; always 200",
-        "health",
-        200,
-        "Health",
-    ),
-}
+        idempotent=keyed,
+    )
+
 
 _ERROR_STATUSES = {
     400: "Bad input: MISSING_PARAMETERS, INVALID_JSON (also a string with an unpaired UTF-16 surrogate),"
@@ -169,7 +169,7 @@ def _field_schema(rule: FieldRule, *, nullable: bool) -> dict[str, Any]:
     return s
 
 
-def _object_schemas(spec: ObjectSpec) -> dict[str, Any]:
+def _object_schemas(spec: CrmObject) -> dict[str, Any]:
     name = spec.sobject
     create_props = {}
     for f in spec.fields:
@@ -180,8 +180,7 @@ def _object_schemas(spec: ObjectSpec) -> dict[str, Any]:
     update_props = {f.name: _field_schema(f, nullable=f.name not in spec.required) for f in spec.fields}
     record_props: dict[str, Any] = {"Id": {"type": "string", "pattern": _id_pattern(spec.key_prefix)}}
     for f in spec.fields:
-        loose = {"number": "number", "integer": "integer"}.get(f.kind, "string")
-        record_props[f.name] = {"type": loose, "nullable": True}
+        record_props[f.name] = {"type": _loose_type(f), "nullable": True}
     for extra in spec.read_only:
         record_props[extra] = {"type": "string", "nullable": True}
     for stamp in ("CreatedDate", "LastModifiedDate"):
@@ -208,6 +207,24 @@ def _object_schemas(spec: ObjectSpec) -> dict[str, Any]:
     }
 
 
+def _loose_type(rule: FieldRule) -> str:
+    """The JSON type of a field's value as Salesforce returns it."""
+    return {"number": "number", "integer": "integer"}.get(rule.kind, "string")
+
+
+def _created_schema(spec: CrmObject) -> dict[str, Any]:
+    props: dict[str, Any] = {"record_id": _RECORD_ID}
+    for echo in spec.created:
+        rule = spec.rule(echo.fields[0]) if len(echo.fields) == 1 else None
+        if rule is None:  # several fields joined into one text
+            props[echo.key] = _STR
+        elif rule.name in spec.required:
+            props[echo.key] = {"type": _loose_type(rule)}
+        else:
+            props[echo.key] = {"type": _loose_type(rule), "nullable": True}
+    return _obj(props)
+
+
 def _obj(props: dict[str, Any], required: Iterable[str] | None = None, **extra: Any) -> dict[str, Any]:
     return {
         "type": "object",
@@ -222,17 +239,13 @@ _STR = {"type": "string"}
 _RECORD_ID = {"type": "string", "minLength": 18, "maxLength": 18}
 
 
-def _schemas() -> dict[str, Any]:
+def _schemas(objects: Sequence[CrmObject]) -> dict[str, Any]:
     schemas: dict[str, Any] = {}
-    for spec in (ACCOUNT, CONTACT, OPPORTUNITY):
+    for spec in objects:
         schemas.update(_object_schemas(spec))
+    schemas.update({f"{spec.sobject}Created": _created_schema(spec) for spec in objects})
     schemas.update(
         {
-            "AccountCreated": _obj({"record_id": _RECORD_ID, "account_name": _STR}),
-            "ContactCreated": _obj({"record_id": _RECORD_ID, "contact_name": _STR}),
-            "OpportunityCreated": _obj(
-                {"record_id": _RECORD_ID, "opportunity_name": _STR, "amount": {"type": "number", "nullable": True}}
-            ),
             "RecordUpdated": _obj({"record_id": _RECORD_ID, "status": {"type": "string", "enum": ["updated"]}}),
             "RecordDeleted": _obj({"record_id": _RECORD_ID, "status": {"type": "string", "enum": ["deleted"]}}),
             "QueryRequest": _obj(
@@ -255,22 +268,17 @@ def _schemas() -> dict[str, Any]:
                 },
                 required=["total_size", "done", "records"],
             ),
-            "AccountBatch": {"type": "array", "items": {"$ref": "#/components/schemas/AccountCreate"}, "minItems": 1},
-            "BatchItemResult": _obj(
-                {
-                    "success": {"type": "boolean"},
-                    "record_id": {**_RECORD_ID, "nullable": True},
-                    "error": {"type": "string", "nullable": True},
-                }
-            ),
-            "BatchResult": _obj(
-                {
-                    "total": {"type": "integer", "minimum": 0},
-                    "successful": {"type": "integer", "minimum": 0},
-                    "failed": {"type": "integer", "minimum": 0},
-                    "results": {"type": "array", "items": {"$ref": "#/components/schemas/BatchItemResult"}},
-                }
-            ),
+        }
+    )  # fmt: skip
+    batched = [spec for spec in objects if spec.batch]
+    for spec in batched:
+        schemas[f"{spec.sobject}Batch"] = {
+            "type": "array", "items": {"$ref": f"#/components/schemas/{spec.sobject}Create"}, "minItems": 1
+        }  # fmt: skip
+    if batched:
+        schemas.update(_batch_result_schemas())
+    schemas.update(
+        {
             "Health": _obj(
                 {
                     "status": {"type": "string", "enum": ["healthy", "degraded"]},
@@ -288,8 +296,28 @@ def _schemas() -> dict[str, Any]:
                 }
             ),
         }
-    )  # fmt: skip
+    )
     return schemas
+
+
+def _batch_result_schemas() -> dict[str, Any]:
+    return {
+        "BatchItemResult": _obj(
+            {
+                "success": {"type": "boolean"},
+                "record_id": {**_RECORD_ID, "nullable": True},
+                "error": {"type": "string", "nullable": True},
+            }
+        ),
+        "BatchResult": _obj(
+            {
+                "total": {"type": "integer", "minimum": 0},
+                "successful": {"type": "integer", "minimum": 0},
+                "failed": {"type": "integer", "minimum": 0},
+                "results": {"type": "array", "items": {"$ref": "#/components/schemas/BatchItemResult"}},
+            }
+        ),
+    }
 
 
 def _success(data: str) -> dict[str, Any]:
@@ -302,7 +330,8 @@ def _success(data: str) -> dict[str, Any]:
     )
 
 
-def _operation(route: Route, op: Operation) -> dict[str, Any]:
+def _operation(route: Route, routes: Sequence[Route]) -> dict[str, Any]:
+    op = operation(route, routes)
     doc: dict[str, Any] = {"operationId": op.operation_id, "summary": op.summary, "tags": [op.tag]}
     if op.description:
         doc["description"] = op.description
@@ -339,7 +368,7 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
         "description": "success",
         "content": {"application/json": {"schema": _success(op.data)}},
     }
-    links = _links(route)
+    links = _links(route, routes)
     if links:
         success["links"] = links
     if op.idempotent:
@@ -358,12 +387,13 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
     return doc
 
 
-def _links(route: Route) -> dict[str, Any]:
+def _links(route: Route, routes: Sequence[Route]) -> dict[str, Any]:
     """From a create to the operations on the created record (lets generated tests chain calls)."""
     if route.method != "POST":
         return {}
     links = {}
-    for other, op in OPERATIONS.items():
+    for other in routes:
+        op = operation(other, routes)
         if op.id_param and other.path.startswith(route.path + "/"):
             links[op.operation_id] = {
                 "operationId": op.operation_id,
@@ -391,32 +421,36 @@ def _error_responses() -> dict[str, Any]:
     return out
 
 
-def build_openapi(routes: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """The OpenAPI document for ``routes`` ((method, API Gateway path) pairs)."""
-    wanted = {Route(m.upper(), p) for m, p in routes}
-    missing = wanted - set(OPERATIONS)
-    unrouted = set(OPERATIONS) - wanted
-    if missing or unrouted:
-        raise ValueError(f"routes without an operation: {sorted(map(str, missing))}; "
-                         f"operations without a route: {sorted(map(str, unrouted))}")  # fmt: skip
+def build_openapi(registered: Iterable[tuple[str, str]], routes: Sequence[Route] = ROUTES) -> dict[str, Any]:
+    """The OpenAPI document of the API whose route table is ``routes``, for the ``registered``
+    (method, API Gateway path) pairs of its resolver, which must be exactly the table's."""
+    wanted = {(m.upper(), p) for m, p in registered}
+    table = {(r.method, r.path) for r in routes}
+    if wanted != table:
+        raise ValueError(f"routes without an operation: {sorted(wanted - table)}; "
+                         f"operations without a route: {sorted(table - wanted)}")  # fmt: skip
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:  # document order: the contract's order
-        if route in wanted:
-            paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, OPERATIONS[route])
+    for route in routes:  # document order: the table's order
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, routes)
+    objects = _served(routes)
+    batched = [_label(o) for o in objects if o.batch]
+    summary = (
+        f"Create, read, update and delete Salesforce {_and([_label(o) for o in objects])}, run read-only SOQL"
+        + (f", batch-create {_and(batched)}" if batched else "")
+    )
     return {
         "openapi": OPENAPI_VERSION,
         "info": {
             "title": "claimsync CRM API",
             "version": API_VERSION,
             "description": (
-                "Create, read, update and delete Salesforce Accounts, Contacts and Opportunities, run"
-                " read-only SOQL, batch-create Accounts. Every response body is an envelope:"
+                f"{summary}. Every response body is an envelope:"
                 ' {"success": true, "data", "timestamp"} or {"success": false, "error", "error_code",'
                 ' "timestamp"}. An unknown path answers 404 NOT_FOUND, a known path with another method'
                 " 405 METHOD_NOT_ALLOWED with an Allow header. See docs/crm-api.md."
             ),
         },
-        "tags": [{"name": t} for t in ("accounts", "contacts", "opportunities", "query", "health")],
+        "tags": [{"name": t} for t in (*(o.collection for o in objects), "query", "health")],
         "security": [{"sigv4": []}],
         "paths": paths,
         "components": {
@@ -429,7 +463,7 @@ def build_openapi(routes: Iterable[tuple[str, str]]) -> dict[str, Any]:
                     "x-amazon-apigateway-authtype": "awsSigv4",
                 }
             },
-            "schemas": _schemas(),
+            "schemas": _schemas(objects),
             "responses": _error_responses(),
         },
     }

@@ -18,9 +18,9 @@ from claimsync.crm.errors import (
     PayloadTooLarge,
     ValidationFailed,
 )
-from claimsync.crm.idempotency import REQUEST_KEY_FIELD, item_key
+from claimsync.crm.idempotency import item_key
 from claimsync.crm.ids import normalize_id
-from claimsync.crm.objects import ObjectSpec, validate_fields
+from claimsync.crm.objects import CrmObject, validate_fields
 from claimsync.crm.soql import CursorCodec, QueryPolicy, check_record_types, guard_soql, strip_attributes
 from claimsync.salesforce import COLLECTION_LIMIT, SalesforceError, SalesforceGateway, SalesforceNotFound
 
@@ -28,39 +28,45 @@ from claimsync.salesforce import COLLECTION_LIMIT, SalesforceError, SalesforceGa
 
 
 def create_record(
-    gw: SalesforceGateway, spec: ObjectSpec, body: Any, *, request_key: str | None = None
+    gw: SalesforceGateway, spec: CrmObject, body: Any, *, request_key: str | None = None
 ) -> tuple[str, dict[str, Any]]:
     """Create a record; returns its 18-character id and the fields sent.
 
     With ``request_key`` (a keyed create, ``claimsync.crm.idempotency``) the record is upserted on
-    ``Claimsync_Request_Key__c``: if an earlier attempt with the same key created it, that record
-    is the answer and no second one is made."""
+    the object's ``request_key_field``: if an earlier attempt with the same key created it, that
+    record is the answer and no second one is made."""
     values = validate_fields(spec, require_object(body), partial=False)
     if request_key is None:
         return gw.create(spec.sobject, values), values
     try:
-        record_id, _created = gw.upsert(spec.sobject, REQUEST_KEY_FIELD, request_key, values)
+        record_id, _created = gw.upsert(spec.sobject, _request_key_field(spec), request_key, values)
     except SalesforceNotFound:
         raise _no_request_key_field(spec) from None
     return record_id, values
 
 
-def _no_request_key_field(spec: ObjectSpec) -> CrmConfigError:
+def _request_key_field(spec: CrmObject) -> str:
+    if spec.request_key_field is None:  # the edge reads no Idempotency-Key for such an object
+        raise CrmConfigError(f"{spec.sobject} declares no request key field: creates cannot be keyed")
+    return spec.request_key_field
+
+
+def _no_request_key_field(spec: CrmObject) -> CrmConfigError:
     """An upsert on the request key answered 404: the org lacks the field (an operator's job, 500),
     not a record the caller asked for (there is none in a create)."""
     return CrmConfigError(
-        f"{spec.sobject}.{REQUEST_KEY_FIELD} is missing in Salesforce: deploy the salesforce/ metadata"
+        f"{spec.sobject}.{spec.request_key_field} is missing in Salesforce: deploy the salesforce/ metadata"
     )
 
 
-def get_record(gw: SalesforceGateway, spec: ObjectSpec, raw_id: str) -> dict[str, Any]:
+def get_record(gw: SalesforceGateway, spec: CrmObject, raw_id: str) -> dict[str, Any]:
     record_id = normalize_id(raw_id, spec.key_prefix)
     record = gw.get(spec.sobject, record_id, list(spec.readable_fields))
     record.pop("attributes", None)
     return record
 
 
-def update_record(gw: SalesforceGateway, spec: ObjectSpec, raw_id: str, body: Any) -> str:
+def update_record(gw: SalesforceGateway, spec: CrmObject, raw_id: str, body: Any) -> str:
     """Update only the given fields; returns the 18-character id."""
     record_id = normalize_id(raw_id, spec.key_prefix)
     values = validate_fields(spec, require_object(body), partial=True)
@@ -68,7 +74,7 @@ def update_record(gw: SalesforceGateway, spec: ObjectSpec, raw_id: str, body: An
     return record_id
 
 
-def delete_record(gw: SalesforceGateway, spec: ObjectSpec, raw_id: str) -> str:
+def delete_record(gw: SalesforceGateway, spec: CrmObject, raw_id: str) -> str:
     record_id = normalize_id(raw_id, spec.key_prefix)
     gw.delete(spec.sobject, record_id)
     return record_id
@@ -147,7 +153,7 @@ class BatchResult:
 
 
 def batch_create(
-    gw: SalesforceGateway, spec: ObjectSpec, body: Any, *, max_records: int, request_key: str | None = None
+    gw: SalesforceGateway, spec: CrmObject, body: Any, *, max_records: int, request_key: str | None = None
 ) -> BatchResult:
     """Validate each record like a create, send the valid ones through sObject Collections (≤200 per
     call), and report every record's outcome in input order.
@@ -156,8 +162,8 @@ def batch_create(
     may simply retry). After some records were created, the records not yet created are reported as
     failed instead, so the caller learns which ones exist.
 
-    With ``request_key`` every record is upserted on ``Claimsync_Request_Key__c`` with a value of its
-    own (``item_key``), so a retry of the same keyed batch finds the records an earlier attempt made;
+    With ``request_key`` every record is upserted on the object's ``request_key_field`` with a value
+    of its own (``item_key``), so a retry of the same keyed batch finds the records an earlier attempt made;
     and a failed call always fails the request (nothing is stored for the key), because a call whose
     answer was lost may have created its records: the caller's retry settles it exactly.
     """
@@ -183,9 +189,10 @@ def batch_create(
             if request_key is None:
                 outcomes = gw.collections_create(spec.sobject, [values for _, values in chunk])
             else:
-                keyed = [{**values, REQUEST_KEY_FIELD: item_key(request_key, i)} for i, values in chunk]
+                key_field = _request_key_field(spec)
+                keyed = [{**values, key_field: item_key(request_key, i)} for i, values in chunk]
                 try:
-                    outcomes = gw.collections_upsert(spec.sobject, REQUEST_KEY_FIELD, keyed)
+                    outcomes = gw.collections_upsert(spec.sobject, key_field, keyed)
                 except SalesforceNotFound:
                     raise _no_request_key_field(spec) from None
         except SalesforceError as exc:

@@ -48,7 +48,9 @@ _NEXT_URL = re.compile(r"/services/data/v\d{1,3}\.\d/query/01g[0-9A-Za-z]{12}(?:
 
 @dataclass(frozen=True)
 class QueryPolicy:
-    objects: tuple[str, ...] = ("Account", "Contact", "Opportunity")
+    """What ``POST /query`` may read: by default the objects the API serves (``CrmSettings.query_policy``)."""
+
+    objects: tuple[str, ...]
     max_limit: int = 10_000
 
     def canonical_object(self, name: str) -> str | None:
