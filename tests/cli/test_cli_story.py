@@ -18,7 +18,6 @@ import stat
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from local.collaboratemd_emulator.generator import mutate_rows
 from local.demo import valid_claim_ids
 from local.syncrun import aws_client
 from tests.cli.conftest import WorldProcess, assert_one_error_line, run
+from tests.runpage import Page
 
 pytestmark = pytest.mark.cli
 
@@ -262,49 +262,6 @@ def test_claim_without_an_id_is_a_usage_error(world: WorldProcess) -> None:
 
 
 # ---- report -------------------------------------------------------------------------------------------
-class Page(HTMLParser):
-    """What a browser would load from the page, and its text."""
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.tags: list[tuple[str, dict[str, str]]] = []
-        self.text: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append((tag, {k: v or "" for k, v in attrs}))
-
-    handle_startendtag = handle_starttag
-
-    def handle_data(self, data: str) -> None:
-        self.text.append(data)
-
-    @classmethod
-    def of(cls, path: Path) -> tuple[Page, str]:
-        html = path.read_text(encoding="utf-8")
-        page = cls()
-        page.feed(html)
-        page.close()
-        return page, html
-
-    def charts(self) -> list[dict[str, str]]:
-        images = [a for t, a in self.tags if t == "img" and a.get("src", "").startswith("data:image/")]
-        return images + [a for t, a in self.tags if t == "svg"]
-
-    def loads(self) -> list[str]:
-        """Every attribute that would make a browser fetch something that is not in the page."""
-        fetched = []
-        for tag, attrs in self.tags:
-            for name in ("src", "href", "srcset", "data", "poster", "action", "background"):
-                value = attrs.get(name, "").strip()
-                if value and not value.startswith(("data:", "#")):
-                    fetched.append(f"<{tag} {name}={value[:60]}>")
-            if tag in ("script", "link", "iframe", "object", "embed", "base"):
-                fetched.append(f"<{tag}>")
-            if "url(" in attrs.get("style", ""):
-                fetched.append(f"<{tag} style=url(...)>")
-        return fetched
-
-
 def claim_values(rows: list[dict[str, str]]) -> set[str]:
     """Claim ids and patient names of the report's rows (long enough not to be a count or a word)."""
     values = {row["ClaimID"].strip() for row in rows if len(row["ClaimID"].strip()) >= 6}
@@ -328,7 +285,7 @@ def test_report_writes_one_self_contained_page_with_charts_and_no_claim_value(
     assert leaked == [], f"claim values on a page without --with-claims: {leaked[:5]}"
     assert "PHI" not in html
 
-    text = " ".join(" ".join(page.text).split())
+    text = page.plain_text()
     summary = json.loads(local(world, "runs", "--json", "--limit", "3").stdout.splitlines()[1])["summary"]
     assert summary["rows_in"] == len(runs.rows)
     assert (
@@ -383,7 +340,7 @@ def test_report_of_a_failed_run_says_where_and_why_it_failed(
     result = local(world, "report", runs.failed, "--html", str(path))
     assert result.returncode == 0, result.stderr
     page, _ = Page.of(path)
-    text = " ".join(" ".join(page.text).split())
+    text = page.plain_text()
     assert "FAILED" in text and "the CollaborateMD report failed (results: ERROR)" in text
     assert re.search(r"\breport failed \d+\.\d s \d+\.\d s the CollaborateMD report failed", text)
     assert "No counts: the run did not get as far as its summary." in text
