@@ -414,11 +414,12 @@ def api_chart(used: int, limit: int) -> str:
     share = used / limit if limit else 0.0
     ax.barh([0], [limit], color="#e9ecef")
     ax.barh([0], [used], color=COLORS["failed"] if share > 0.8 else COLORS["done"])
-    ax.text(limit, 0, f"  {used:,} of {limit:,} ({100 * share:.1f} %)", va="center", fontsize=8)
+    ax.text(limit, 0, f"  {used:,} of {limit:,} ({_percent(used, limit)})", va="center", fontsize=8)
     ax.set_yticks([])
+    ax.set_xticks([])
     ax.set_xlim(0, limit * 1.3)
     ax.set_title("API requests used in the org's 24-hour allocation", loc="left", fontsize=10)
-    ax.spines[["top", "right", "left"]].set_visible(False)
+    ax.spines[["top", "right", "left", "bottom"]].set_visible(False)
     return _img(fig, f"Salesforce API requests used: {used} of {limit}")
 
 
@@ -447,6 +448,11 @@ def recent_chart(recent: Sequence[operator.RunRecord], current: str) -> str:
             )
     took.set_xticks(x, [_short_time(r.started_at) for r in runs], rotation=60, ha="right", fontsize=7)
     return _img(fig, f"the last {len(runs)} runs: sent, unchanged, rejected, failed and duration")
+
+
+def _percent(used: int, limit: int) -> str:
+    share = 100 * used / limit
+    return "under 0.1 %" if 0 < share < 0.1 else f"{share:.1f} %"
 
 
 def _short_time(text: str) -> str:
@@ -656,7 +662,7 @@ def _usage(page: RunPage) -> Iterator[str]:
         yield api_chart(used, limit)
         yield (
             f"<p>After the upload, the org had used {used:,} of its {limit:,} daily API requests "
-            f"({100 * used / limit:.1f} %, from Salesforce's Sforce-Limit-Info header).</p>"
+            f"({_percent(used, limit)}, from Salesforce's Sforce-Limit-Info header).</p>"
         )
     else:
         yield '<p class="note">Salesforce reported no API usage for this run (it sent nothing).</p>'
