@@ -25,8 +25,9 @@ from local.exits import CliError, ExitCode, exit_code_table
 DESCRIPTION = """\
 Keep Salesforce Claim__c in step with CollaborateMD claims.
 
-Operator verbs (sync, runs, failures, unlock) work on the deployed stack in AWS, or with --local on the
-local world that `claimsync local up` runs on this machine. `claimsync preview` needs neither.
+Operator verbs (sync, runs, failures, unlock, claim, report) work on the deployed stack in AWS, or
+with --local on the local world that `claimsync local up` runs on this machine. `claimsync preview`
+needs neither.
 """
 EPILOG = f"""\
 exit codes:
@@ -128,6 +129,12 @@ def seconds(text: str) -> float:
 def run_id_arg(text: str) -> str:
     if not text or len(text) > 80 or any(c in text for c in "/: \t"):
         raise argparse.ArgumentTypeError(f"{text!r} is not a run id (an execution name)")
+    return text
+
+
+def claim_id_arg(text: str) -> str:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("a claim id is needed (the ClaimID of the CollaborateMD report)")
     return text
 
 
@@ -425,6 +432,80 @@ def _cmd_unlock(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _cmd_claim(args: argparse.Namespace) -> int:
+    import requests
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from claimsync import operator
+    from claimsync.mapping import load_mapping
+    from claimsync.salesforce import SalesforceError
+    from local.console import format_claim_story
+
+    target = _target(args)
+    story = operator.claim_story(
+        target.client("s3"),
+        target.client("dynamodb"),
+        target.deployment,
+        args.claim_id,
+        runs=args.runs,
+        stepfunctions=target.client("stepfunctions"),
+    )
+    mapping = load_mapping()
+    record, problem = None, None
+    try:
+        record = operator.salesforce_claim(target.salesforce(), mapping, args.claim_id)
+    except (SalesforceError, operator.OperatorError) as exc:
+        problem = str(exc)  # codes and operations only, never a value (claimsync.salesforce)
+    except ClientError as exc:  # the Salesforce secret: access denied, not found
+        problem = f"the Salesforce secret: {exc.response.get('Error', {}).get('Code', 'AWS error')}"
+    except (requests.RequestException, BotoCoreError) as exc:
+        problem = f"no answer ({type(exc).__name__})"
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "claim": args.claim_id.strip(),
+                    "salesforce": record.as_dict() if record else None,
+                    **({"salesforce_error": problem} if problem else {}),
+                    "runs": [entry.as_dict() for entry in story],
+                }
+            )
+        )
+    else:
+        fields = (
+            mapping.object_name,
+            mapping.run_field.field,
+            mapping.payor.status_field,
+            mapping.payor.lookup_field,
+        )
+        print(format_claim_story(args.claim_id.strip(), story, record, problem, fields))
+    return ExitCode.OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    try:
+        from local.runpage import write_run_page
+    except ImportError as exc:  # matplotlib: a development dependency, installed by `make setup`
+        raise CliError(ExitCode.INTERNAL, f"{exc.name} is not installed (make setup installs it)") from None
+
+    target = _target(args)
+    path = Path(args.html) if args.html else Path(f"claimsync-run-{args.run_id}.html")
+    try:
+        write_run_page(
+            target.client,
+            target.deployment,
+            args.run_id,
+            path,
+            with_claims=args.with_claims,
+            where=target.where,
+        )
+    except OSError as exc:
+        raise CliError(ExitCode.INPUT, f"{path}: cannot write the page ({exc.strerror})") from None
+    phi = " — it holds claim-level rows (PHI): keep it off tickets and email" if args.with_claims else ""
+    print(f"run page of {args.run_id}: {path.resolve()}{phi}")
+    return ExitCode.OK
+
+
 def _cmd_preview(args: argparse.Namespace) -> int:
     from claimsync.report import ReportFormatError
     from local.preview import format_preview, preview
@@ -556,6 +637,47 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_world_options(unlock)
     unlock.set_defaults(func=_cmd_unlock)
+
+    claim = verbs.add_parser(
+        "claim",
+        help="what happened to one claim in the last runs, and its Salesforce record now",
+        description="For each of the last runs: was the claim in the report; rejected (reason, column), "
+        "unchanged, or sent (new or changed) and did Salesforce take it (or its error code). Then the "
+        "claim's Claim__c record now: its id, the run that last wrote it, its payor mapping status. "
+        "Reads the runs' claim indexes, the run records and Salesforce. The output holds claim data: "
+        "keep it off tickets.",
+        epilog=EPILOG,
+    )
+    _add_world_options(claim)
+    claim.add_argument(
+        "claim_id", type=claim_id_arg, metavar="CLAIM_ID", help="the claim's ClaimID, as in the report"
+    )
+    claim.add_argument("--runs", type=positive_int, default=5, help="look at this many recent runs")
+    claim.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    claim.set_defaults(func=_cmd_claim)
+
+    report = verbs.add_parser(
+        "report",
+        help="write a run's page: one self-contained HTML file",
+        description="Write one HTML file about a run that loads nothing from anywhere: the accounting, "
+        "a timeline of its phases, rejects by reason and column, unmapped payers, Salesforce errors and "
+        "API use, and the last 30 runs. Counts and codes only, unless --with-claims.",
+        epilog=EPILOG,
+    )
+    _add_world_options(report)
+    report.add_argument("run_id", type=run_id_arg, metavar="RUN_ID", help="the run (see: claimsync runs)")
+    report.add_argument(
+        "--html",
+        metavar="FILE",
+        help="where to write the page (default: claimsync-run-RUN_ID.html in the current directory)",
+    )
+    report.add_argument(
+        "--with-claims",
+        action="store_true",
+        help="add the claim-level rows (rejected, sent, failed claims): the page then holds PHI, says so "
+        "at its top, and is written readable by you only",
+    )
+    report.set_defaults(func=_cmd_report)
 
     pre = verbs.add_parser(
         "preview",

@@ -10,7 +10,15 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from claimsync.operator import RunRecord, parse_time
+from claimsync.operator import (
+    INDEX_EXPIRED,
+    INDEX_FOUND,
+    INDEX_NOT_WRITTEN,
+    ClaimInRun,
+    RunRecord,
+    SalesforceClaim,
+    parse_time,
+)
 from claimsync.progress import (
     Note,
     Pages,
@@ -291,3 +299,97 @@ def format_failures(reports: dict[str, str | None]) -> str:
 
 def started_line(run_id: str, how: str, where: str) -> str:
     return f"run {run_id}: started ({how}) in {where}"
+
+
+# --------------------------------------------------------------------------------------------------
+# One claim's story
+
+
+def reject_reasons(reasons: Iterable[str]) -> list[tuple[str, str | None]]:
+    """``["CODE:column;CODE"]`` (the claim index and rejects.csv) as ``[(code, column or None)]``."""
+    pairs: list[tuple[str, str | None]] = []
+    for text in reasons:
+        for part in str(text).split(";"):
+            if part:
+                code, _, column = part.partition(":")
+                pairs.append((code, column or None))
+    return pairs
+
+
+def claim_row_text(row: dict[str, Any]) -> str:
+    """What a run did with one report row of the claim, in words."""
+    outcome = row.get("outcome")
+    where = f" (row {row['row']})" if row.get("row") else ""
+    if outcome == "rejected":
+        reasons = reject_reasons(row.get("reasons") or [])
+        said = "; ".join(code if column is None else f"{code} in {column}" for code, column in reasons)
+        return f"rejected{where}: {said or 'no reason recorded'}"
+    payor = f"; payor {row['payor']}" if row.get("payor") else ""
+    if outcome == "unchanged":
+        return f"unchanged: not sent{payor}"
+    result = row.get("result")
+    if result == "dry_run":
+        return f"{outcome}: would be sent (dry run){payor}"
+    if result == "failed":
+        return f"{outcome}: sent, FAILED in Salesforce ({row.get('error') or 'no code'}){payor}"
+    if result == "succeeded":
+        return f"{outcome}: sent, succeeded{payor}"
+    return f"{outcome}: sent{payor}"
+
+
+def claim_run_text(entry: ClaimInRun) -> list[str]:
+    """One line per report row of the claim in the run, or one line saying why the run cannot tell."""
+    if entry.index == INDEX_FOUND:
+        return [claim_row_text(row) for row in entry.rows] or ["not in the report"]
+    if entry.index == INDEX_EXPIRED:
+        return ["cannot tell: the run's reports have expired (kept reports_expiry_days)"]
+    if entry.index == INDEX_NOT_WRITTEN:
+        return ["cannot tell: the run's report has no claim index (written before claim indexes)"]
+    if entry.run.status == "RUNNING":
+        return ["cannot tell yet: the run is still going"]
+    if entry.run.status == "FAILED":
+        failed = f"{entry.run.failed_state}: {entry.run.error}".strip(": ")
+        return [f"cannot tell: the run failed before writing its report ({failed or 'see claimsync runs'})"]
+    return ["cannot tell: the run wrote no report"]
+
+
+def format_claim_story(
+    claim_id: str,
+    story: Sequence[ClaimInRun],
+    salesforce: SalesforceClaim | None,
+    problem: str | None,
+    fields: tuple[str, str, str, str],
+) -> str:
+    """The claim's record in Salesforce now, then a line per run (newest first) and per row.
+
+    ``fields``: the names of the object, the run field, the payor status field and the payor lookup
+    (from the claim mapping), as the operator finds them in Salesforce."""
+    obj, run_field, status_field, lookup_field = fields
+    lines = [f"claim {claim_id} — this output holds claim data: keep it off tickets", ""]
+    if problem is not None:
+        lines.append(f"Salesforce now: not read ({problem})")
+    elif salesforce is None:
+        lines.append(f"Salesforce now: no {obj} record with this claim number")
+    else:
+        rows = [
+            [f"{obj} record id", salesforce.record_id],
+            [run_field, salesforce.last_sync_run or "(empty)"],
+            [status_field, salesforce.payor_mapping_status or "(empty)"],
+            [lookup_field, salesforce.payor_record_id or "(empty)"],
+        ]
+        lines += ["Salesforce now:", table(rows, indent="  ")]
+    lines.append("")
+    if not story:
+        lines.append("no runs recorded yet")
+        return "\n".join(lines)
+    table_rows: list[list[Any]] = []
+    for entry in story:
+        what = claim_run_text(entry)
+        in_report = {True: "yes", False: "no", None: "-"}[entry.in_report]
+        run = entry.run
+        table_rows.append([run.run_id, run.status, clock(run.started_at), in_report, what[0]])
+        table_rows.extend(["", "", "", "", more] for more in what[1:])
+    header = ["RUN ID", "STATUS", "STARTED (UTC)", "IN REPORT", "WHAT HAPPENED"]
+    lines.append(f"the last {len(story)} run(s), newest first:")
+    lines.append(table(table_rows, header=header))
+    return "\n".join(lines)

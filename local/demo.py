@@ -2,7 +2,9 @@
 
 Starts ``claimsync local up`` (a separate process, as a newcomer would), runs a full sync of the
 generated claims, changes 1 % of them in the CollaborateMD emulator, runs an incremental sync that
-sends only those, prints both summaries, and stops the world.
+sends only those, prints both summaries and the story of one changed claim (``claimsync claim``),
+writes the incremental run's page (``claimsync report``) to ``demo-run-page.html`` at the root of
+the repository, stops the world, and names the page on its last line.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from local.console import ProgressPrinter, format_summary
 from local.syncrun import run_sync
 
 CLAIMS = 20_000
+RUN_PAGE = Path(__file__).resolve().parents[1] / "demo-run-page.html"  # git-ignored
 
 
 def valid_claim_ids(rows: list[dict[str, str]]) -> set[str]:
@@ -42,6 +45,7 @@ def valid_claim_ids(rows: list[dict[str, str]]) -> set[str]:
 def main() -> int:
     state_dir = Path(tempfile.mkdtemp(prefix="claimsync-demo-"))
     claimsync = shutil.which("claimsync", path=str(Path(sys.executable).parent)) or "claimsync"
+    world = ["--local", "--state-dir", str(state_dir)]
     print(f"starting the local world with {CLAIMS:,} generated claims ...", flush=True)
     started = time.monotonic()
     proc = subprocess.Popen(
@@ -50,6 +54,7 @@ def main() -> int:
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
+    ok = page_written = False
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -79,7 +84,27 @@ def main() -> int:
             f"\nincremental run: {len(changed)} claims changed, {len(expected)} of them valid; "
             f"sent {second['sent']} of {second['rows_in']}: {verdict}"
         )
-        return 0 if ok else 1
+
+        if expected:
+            claim = sorted(expected)[0]
+            print(f"\n== what happened to claim {claim}? (claimsync claim {claim} --local) ==", flush=True)
+            story = subprocess.run(
+                [claimsync, "claim", claim, *world, "--runs", "2"],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            print((story.stdout or story.stderr).rstrip(), flush=True)
+            ok = ok and story.returncode == 0
+        page = subprocess.run(
+            [claimsync, "report", second["run_id"], *world, "--html", str(RUN_PAGE)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        page_written = page.returncode == 0
+        if not page_written:
+            print(page.stderr.rstrip(), file=sys.stderr)
     finally:
         proc.send_signal(signal.SIGINT)
         try:
@@ -87,6 +112,9 @@ def main() -> int:
         except subprocess.TimeoutExpired:
             proc.kill()
         shutil.rmtree(state_dir, ignore_errors=True)
+    if page_written:
+        print(f"\nthe incremental run's page (open it in a browser): {RUN_PAGE}", flush=True)
+    return 0 if ok and page_written else 1
 
 
 if __name__ == "__main__":

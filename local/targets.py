@@ -2,7 +2,9 @@
 
 Both are a :class:`~claimsync.operator.Deployment` (state machine, bucket, table) plus boto3
 clients: the AWS ones from the operator's session, the local ones pointed at the local world's moto
-endpoint. Everything after this choice is the same code (``claimsync.operator``).
+endpoint. Everything after this choice is the same code (``claimsync.operator``). ``salesforce()``
+builds a Salesforce gateway: on AWS from the stack's Salesforce secret, as the Lambda handlers do; on
+the local world for its Salesforce emulator.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from claimsync.operator import DEFAULT_STACK_NAME, Deployment, find_deployment
+from claimsync.operator import DEFAULT_STACK_NAME, Deployment, OperatorError, find_deployment
 from local.exits import CliError, ExitCode
 
 AWS_FOLLOW_TIMEOUT_S = 4 * 3600 + 300  # the state machine's own timeout, and a margin
@@ -31,6 +33,8 @@ class Target:
     poll_s: float
     default_timeout_s: float
     endpoints: dict[str, Any] = field(default_factory=dict)
+    salesforce: Callable[[], Any] = field(default=lambda: None)
+    """A ``SalesforceGateway`` on the world's org (built on call: it reads a secret)."""
 
     def follow_command(self, run_id: str) -> str:
         return f"claimsync sync {self.follow_flags}--follow {run_id}"
@@ -53,7 +57,39 @@ def local_target(state_dir: Path) -> Target:
         poll_s=LOCAL_POLL_S,
         default_timeout_s=LOCAL_FOLLOW_TIMEOUT_S,
         endpoints=endpoints,
+        salesforce=lambda: _local_salesforce(endpoints),
     )
+
+
+def _local_salesforce(endpoints: dict[str, Any]) -> Any:
+    from local.world import salesforce_gateway
+
+    return salesforce_gateway(endpoints)
+
+
+def aws_salesforce(session: Any, deployment: Deployment) -> Any:
+    """A gateway from the stack's Salesforce secret (its ARN is a stack output), as the handlers build it."""
+    import json
+
+    from claimsync.salesforce import SalesforceCredentials, SalesforceGateway
+
+    if not deployment.salesforce_secret:
+        raise OperatorError(
+            f"stack {deployment.stack_name!r} has no output SalesforceSecretArn (deployed before"
+            " `claimsync claim`): deploy it again"
+        )
+    value = session.client("secretsmanager").get_secret_value(SecretId=deployment.salesforce_secret)
+    try:
+        secret = json.loads(value.get("SecretString") or "")
+    except ValueError:
+        raise OperatorError("the Salesforce secret does not hold JSON (docs/runbook.md, 1.4)") from None
+    if not isinstance(secret, dict):
+        raise OperatorError("the Salesforce secret must hold a JSON object (docs/runbook.md, 1.4)")
+    try:
+        credentials = SalesforceCredentials.from_secret(secret)
+    except ValueError as exc:  # names missing keys, never values
+        raise OperatorError(str(exc)) from None
+    return SalesforceGateway(credentials)  # the gateway's API version: a one-record query reads the same
 
 
 def aws_target(stack: str, region: str | None, env: Mapping[str, str]) -> Target:
@@ -89,4 +125,5 @@ def aws_target(stack: str, region: str | None, env: Mapping[str, str]) -> Target
         follow_flags=flags,
         poll_s=AWS_POLL_S,
         default_timeout_s=AWS_FOLLOW_TIMEOUT_S,
+        salesforce=lambda: aws_salesforce(session, deployment),
     )

@@ -15,6 +15,7 @@ from claimsync import layout
 from claimsync.config import settings_to_env
 from claimsync.operator import (  # what the operator CLI reads
     OUTPUT_BUCKET,
+    OUTPUT_SALESFORCE_SECRET,
     OUTPUT_STATE_MACHINE,
     OUTPUT_TABLE,
 )
@@ -124,3 +125,5 @@ class ClaimSyncStack(cdk.Stack):
         cdk.CfnOutput(self, OUTPUT_STATE_MACHINE, value=self.machine.state_machine.state_machine_arn)
         cdk.CfnOutput(self, OUTPUT_BUCKET, value=staging.bucket.bucket_name)
         cdk.CfnOutput(self, OUTPUT_TABLE, value=state.table.table_name)
+        # `claimsync claim` reads the claim's record with the same credentials (the ARN, not the value).
+        cdk.CfnOutput(self, OUTPUT_SALESFORCE_SECRET, value=shared.secrets.salesforce.secret_arn)

@@ -121,6 +121,9 @@ def test_deployed_bundle_is_code_plus_dependencies_without_boto3(deployed_bundle
     assert (deployed_bundle / "claimsync" / "mapping_default.json").exists()
     assert (deployed_bundle / "aws_lambda_powertools").is_dir()
     assert not (deployed_bundle / "boto3").exists() and not (deployed_bundle / "botocore").exists()
+    # the run page's plotting library is a development dependency (claimsync report runs locally)
+    assert not (deployed_bundle / "matplotlib").exists() and not (deployed_bundle / "numpy").exists()
+    assert not (deployed_bundle / "local").exists()
     assert not list(deployed_bundle.rglob("__pycache__"))
     for package in ("handlers", "claimsync"):
         assert not list((deployed_bundle / package).rglob("test_*.py"))

@@ -17,7 +17,7 @@ from local.connected_app import DEFAULT_KEY_ALIAS
 from stacks import metrics
 from stacks.api_stack import CRM_HANDLER
 from stacks.crm_api import GATEWAY_RESPONSES, IDEMPOTENCY_TABLE_ACTIONS, is_catch_all
-from stacks.sync_stack import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TABLE
+from stacks.sync_stack import OUTPUT_BUCKET, OUTPUT_SALESFORCE_SECRET, OUTPUT_STATE_MACHINE, OUTPUT_TABLE
 from tests.infra.conftest import Synthesized
 
 pytestmark = pytest.mark.infra
@@ -387,7 +387,9 @@ def test_state_machine_role_can_do_exactly_the_table_items_and_invokes(synthesiz
 
 def test_outputs_for_the_operator_cli(synthesized: Synthesized) -> None:
     outputs = synthesized.json(synthesized.stacks.sync)["Outputs"]
-    assert {OUTPUT_STATE_MACHINE, OUTPUT_BUCKET, OUTPUT_TABLE} <= set(outputs)
+    assert {OUTPUT_STATE_MACHINE, OUTPUT_BUCKET, OUTPUT_TABLE, OUTPUT_SALESFORCE_SECRET} <= set(outputs)
+    # the ARN of the shared stack's Salesforce secret (imported), never a value
+    assert "Fn::ImportValue" in json.dumps(outputs[OUTPUT_SALESFORCE_SECRET]["Value"])
 
 
 # ---- schedule ------------------------------------------------------------------------------------
