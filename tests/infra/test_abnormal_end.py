@@ -82,12 +82,9 @@ def test_dead_letters_are_encrypted_with_the_project_key_and_alarm(synthesized: 
     template = sync(synthesized)
     queue_id, queue = only(template, "AWS::SQS::Queue")
     shared = synthesized.json(synthesized.stacks.shared)
-    keys = resources(shared, "AWS::KMS::Key")  # the project key; the JWT signing key is asymmetric
-    ((key_id, key),) = [
-        (k, v)
-        for k, v in keys.items()
-        if v["Properties"].get("KeySpec", "SYMMETRIC_DEFAULT") == "SYMMETRIC_DEFAULT"
-    ]
+    stack = synthesized.stacks.shared
+    key_id = stack.get_logical_id(stack.key.node.default_child)  # the project key, not the JWT signing key
+    key = shared["Resources"][key_id]
     assert logical_id_of(shared_target(synthesized, queue["Properties"]["KmsMasterKeyId"])) == key_id
     statements = key["Properties"]["KeyPolicy"]["Statement"]
     events = [st for st in statements if st.get("Principal") == {"Service": "events.amazonaws.com"}]

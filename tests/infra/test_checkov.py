@@ -69,7 +69,12 @@ def test_the_gate_fails_on_a_finding_without_a_suppression_or_without_a_reason(
     synthesized: Synthesized, tmp_path: Path
 ) -> None:
     template = copy.deepcopy(synthesized.json(synthesized.stacks.sync))
-    functions = sorted(resources(template, "AWS::Lambda::Function"))
+    functions = sorted(  # functions with both skips (one invoked asynchronously has a real DLQ instead)
+        name
+        for name, fn in resources(template, "AWS::Lambda::Function").items()
+        if {"CKV_AWS_116", "CKV_AWS_117"}
+        <= {s["id"] for s in fn.get("Metadata", {}).get("checkov", {}).get("skip", [])}
+    )
     unsuppressed, unexplained, unencrypted = functions[:3]
     del template["Resources"][unsuppressed]["Metadata"]["checkov"]
     for skip in template["Resources"][unexplained]["Metadata"]["checkov"]["skip"]:

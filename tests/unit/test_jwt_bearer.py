@@ -140,8 +140,10 @@ def test_kms_throttling_or_outage_is_a_transient_signing_error(kms: Any, code: s
 
 def test_the_kms_client_follows_the_region_of_a_key_arn(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
-        monkeypatch.setenv(name, value)  # no credential lookup (instance metadata) in a unit test
+    # botocore resolves credentials when it builds a client: dummies, so it never asks the instance metadata
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
     arn = "arn:aws:kms:eu-west-2:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     assert jwt_bearer.kms_client_for(arn).meta.region_name == "eu-west-2"
     assert jwt_bearer.kms_client_for("alias/claimsync-salesforce-jwt").meta.region_name == "us-east-1"
