@@ -568,6 +568,37 @@ class LocalAws:
             state_module, "datetime", SimpleNamespace(datetime=_AwsIsoDatetime, timezone=datetime.timezone)
         )
         self._patch(is_operator.IsTimestamp, "string_to_timestamp", staticmethod(parse_rfc3339))
+        self._fix_stop_as_a_task_starts()
+
+    def _fix_stop_as_a_task_starts(self) -> None:
+        """A StopExecution (or the overall timeout) that lands as a Task starts. Once the execution is
+        stopped moto skips every evaluation, but a Task's start still pops what its evaluations would
+        have pushed: its ``TimeoutSeconds`` pop records the Task's parameters as ``timeoutInSeconds``
+        (GetExecutionHistory of that execution then answers HTTP 500 for good), and a later pop
+        raises, which turned the ABORTED execution into a FAILED one. Here a skipped TimeoutSeconds
+        still leaves its value, and an error no longer overrides a stop or a timeout (as in AWS,
+        the first end is the end)."""
+        from moto.stepfunctions.parser.asl.component.common.timeouts.timeout import TimeoutSeconds
+        from moto.stepfunctions.parser.asl.component.eval_component import EvalComponent
+        from moto.stepfunctions.parser.asl.eval.environment import Environment
+        from moto.stepfunctions.parser.asl.eval.program_state import ProgramStopped, ProgramTimedOut
+
+        def timeout_eval(component: Any, env: Any) -> None:
+            if env.is_running():
+                EvalComponent.eval(component, env)
+            else:
+                env.stack.append(component.timeout_seconds)
+
+        TimeoutSeconds.eval = timeout_eval  # type: ignore[method-assign]
+        self._undo.append(lambda: delattr(TimeoutSeconds, "eval"))
+
+        original_set_error = vars(Environment)["set_error"]
+
+        def set_error(env: Any, error: Any) -> None:
+            if not isinstance(env.program_state(), ProgramStopped | ProgramTimedOut):
+                original_set_error(env, error)
+
+        self._patch(Environment, "set_error", set_error)
 
     def _patch(self, owner: Any, attribute: str, replacement: Any) -> None:
         """Replace `owner.attribute` (a class or module attribute) until stop()."""
