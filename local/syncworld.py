@@ -52,7 +52,7 @@ def apply_settings(aws: LocalAws, settings: SyncSettings) -> None:
     caller that runs a handler in this process (``bench/claim_sync.py``).
     """
     env = settings_to_env(settings)
-    for spec in layout.SYNC_FUNCTIONS:
+    for spec in (*layout.SYNC_FUNCTIONS, *layout.EVENT_FUNCTIONS):
         aws.update_function_environment(FUNCTION_PREFIX + spec.name, env)
     _settings_in_process(env)
 
@@ -144,9 +144,10 @@ def deploy_claim_sync(aws: LocalAws, endpoints: dict[str, Any], settings: SyncSe
     events = {
         spec.name: aws.register_function(
             FUNCTION_PREFIX + spec.name,
-            _handler(spec.handler),
+            spec.handler,
             timeout_s=spec.timeout_s,
             memory_mb=spec.memory_mb,
+            environment=settings_to_env(settings),
         )
         for spec in layout.EVENT_FUNCTIONS
     }
