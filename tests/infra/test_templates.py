@@ -388,8 +388,11 @@ def test_state_machine_role_can_do_exactly_the_table_items_and_invokes(synthesiz
 def test_outputs_for_the_operator_cli(synthesized: Synthesized) -> None:
     outputs = synthesized.json(synthesized.stacks.sync)["Outputs"]
     assert {OUTPUT_STATE_MACHINE, OUTPUT_BUCKET, OUTPUT_TABLE, OUTPUT_SALESFORCE_SECRET} <= set(outputs)
-    # the ARN of the shared stack's Salesforce secret (imported), never a value
-    assert "Fn::ImportValue" in json.dumps(outputs[OUTPUT_SALESFORCE_SECRET]["Value"])
+    # the ARN of the shared stack's Salesforce secret (a reference to the secret), never its value
+    secret = logical_id_of(shared_target(synthesized, outputs[OUTPUT_SALESFORCE_SECRET]["Value"]))
+    shared = synthesized.json(synthesized.stacks.shared)["Resources"]
+    assert secret is not None and shared[secret]["Type"] == "AWS::SecretsManager::Secret"
+    assert shared[secret]["Properties"]["Name"].endswith("/salesforce")
 
 
 # ---- schedule ------------------------------------------------------------------------------------
