@@ -8,10 +8,12 @@ is ``null`` (which clears the field, as ``#N/A`` does in Bulk CSV).
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from claimsync.mapping import ClaimMapping, Kind
-from claimsync.steps.staged import StagedClaim
+
+if TYPE_CHECKING:  # claimsync.steps imports this module: no import cycle at run time
+    from claimsync.steps.staged import StagedClaim
 
 
 class SObjectEncoder:
