@@ -26,7 +26,7 @@ from constructs import Construct
 from claimsync import layout
 from stacks import nag
 from stacks.alerting import Alarms
-from stacks.functions import LambdaDefaults, ProjectFunction
+from stacks.functions import LambdaDefaults, function_from_spec
 from stacks.monitoring import FIVE_MINUTES, function_alarms
 
 # Lambda's asynchronous retries (EventBridge invokes asynchronously): 2 more attempts, 1 and 2 min
@@ -68,17 +68,12 @@ class AbnormalEndHandling(Construct):
             enforce_ssl=True,
             retention_period=DLQ_RETENTION,
         )
-        fn = ProjectFunction(
+        fn = function_from_spec(
             self,
-            spec.name,
+            spec,
             defaults=defaults,
-            handler=spec.handler,
-            description=f"claimsync {spec.name}: settles stopped, timed-out and failed runs ({spec.handler})",
-            memory_mb=spec.memory_mb,
-            timeout=cdk.Duration.seconds(spec.timeout_s),
             environment=environment,
-            reserved_concurrency=spec.reserved_concurrency,
-            ephemeral_mb=spec.ephemeral_mb,
+            description=f"claimsync {spec.name}: settles stopped, timed-out and failed runs",
             dead_letter_queue=self.dead_letters,
         )
         self.function = fn.function

@@ -13,6 +13,7 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from claimsync.layout import FunctionSpec
 from stacks import checkov, nag
 from stacks.bundling import BundleTarget, lambda_code
 from stacks.config import InfraConfig
@@ -150,3 +151,28 @@ class ProjectFunction(Construct):
                 "reserved_concurrency is off in cdk.json for this account (its concurrency quota is too small to "
                 "reserve); concurrency is bounded by the state machine's Map and the API stage throttling.",
             )
+
+
+def function_from_spec(
+    scope: Construct,
+    spec: FunctionSpec,
+    *,
+    defaults: LambdaDefaults,
+    environment: Mapping[str, str],
+    description: str,
+    dead_letter_queue: sqs.IQueue | None = None,
+) -> ProjectFunction:
+    """The function ``layout`` declares, with the facts of its declaration (one place for both stacks)."""
+    return ProjectFunction(
+        scope,
+        spec.name,
+        defaults=defaults,
+        handler=spec.handler,
+        description=f"{description} ({spec.handler})",
+        memory_mb=spec.memory_mb,
+        timeout=cdk.Duration.seconds(spec.timeout_s),
+        environment=environment,
+        reserved_concurrency=spec.reserved_concurrency,
+        ephemeral_mb=spec.ephemeral_mb,
+        dead_letter_queue=dead_letter_queue,
+    )

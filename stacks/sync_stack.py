@@ -22,7 +22,7 @@ from claimsync.operator import (  # what the operator CLI reads
 from stacks import metrics
 from stacks.abnormal_end import AbnormalEndHandling
 from stacks.config import InfraConfig
-from stacks.functions import LambdaDefaults, ProjectFunction
+from stacks.functions import LambdaDefaults, ProjectFunction, function_from_spec
 from stacks.monitoring import SyncMonitoring
 from stacks.schedule import SyncSchedule
 from stacks.shared_stack import SharedStack
@@ -59,17 +59,12 @@ class ClaimSyncStack(cdk.Stack):
         defaults = LambdaDefaults.from_config(config, key)
         self.functions: dict[str, ProjectFunction] = {}
         for spec in layout.SYNC_FUNCTIONS:
-            fn = ProjectFunction(
+            fn = function_from_spec(
                 self,
-                spec.name,
+                spec,
                 defaults=defaults,
-                handler=spec.handler,
-                description=f"claimsync {spec.name} step ({spec.handler})",
-                memory_mb=spec.memory_mb,
-                timeout=cdk.Duration.seconds(spec.timeout_s),
                 environment=environment,
-                reserved_concurrency=spec.reserved_concurrency,
-                ephemeral_mb=spec.ephemeral_mb,
+                description=f"claimsync {spec.name} step",
             )
             if spec.staging:
                 staging.grant_staging(fn.function)
