@@ -56,7 +56,7 @@ lint: setup
 	$(BIN)/ruff format --check .
 
 typecheck: setup
-	$(BIN)/mypy lambdas/claimsync
+	$(BIN)/mypy lambdas local stacks
 
 test: lint typecheck $(CHECKOV_STAMP)
 	$(BIN)/python -m pytest; rc=$$?; if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the test tree is broken"; fi; exit $$rc

@@ -209,7 +209,12 @@ def _cmd_local_up(args: argparse.Namespace) -> int:
 
 def _stop_within(stop: Any, grace_s: float) -> None:
     """Run ``stop``; if it has not returned after ``grace_s``, leave anyway (the OS frees the rest)."""
-    timer = threading.Timer(grace_s, lambda: (_say("stopping took too long; exiting"), os._exit(1)))
+
+    def give_up() -> None:
+        _say("stopping took too long; exiting")
+        os._exit(1)
+
+    timer = threading.Timer(grace_s, give_up)
     timer.daemon = True
     timer.start()
     try:

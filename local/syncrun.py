@@ -64,7 +64,10 @@ def salesforce_counters(endpoints: dict[str, Any]) -> dict[str, Any]:
 
 def _api_calls(before: dict[str, Any], after: dict[str, Any]) -> int:
     """Every HTTP request claimsync made to Salesforce, logins included."""
-    total = lambda c: int(c.get("api_requests", 0)) + int(c.get("logins", 0))  # noqa: E731
+
+    def total(counters: dict[str, Any]) -> int:
+        return int(counters.get("api_requests", 0)) + int(counters.get("logins", 0))
+
     return total(after) - total(before)
 
 

@@ -73,7 +73,7 @@ def _settings_in_process(env: dict[str, str]) -> None:
         _edge.report_registry,
     ):
         cached.cache_clear()
-    parameters.clear_caches()  # the secrets of another world's emulators must not survive
+    parameters.clear_caches()  # type: ignore[no-untyped-call]  # the secrets of another world's emulators must not survive
 
 
 def _handler(path: str) -> Any:

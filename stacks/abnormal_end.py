@@ -21,7 +21,7 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from claimsync import layout
 from stacks import nag
@@ -168,5 +168,5 @@ class AbnormalEndHandling(Construct):
         )
 
 
-def _logical_id(construct: Construct) -> str:
+def _logical_id(construct: IConstruct) -> str:
     return cdk.Stack.of(construct).get_logical_id(construct.node.default_child)  # type: ignore[arg-type]

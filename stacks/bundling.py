@@ -27,6 +27,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import aws_cdk as cdk
 import jsii
@@ -89,7 +90,7 @@ def normalize(name: str) -> str:
 def read_lock(lock: Path = REQUIREMENTS_LOCK) -> dict[str, LockedRequirement]:
     """The entries of a lock written by ``pip-compile --generate-hashes`` (annotations on)."""
     entries: dict[str, LockedRequirement] = {}
-    name, parts, via = "", [], set()
+    name, parts, via = "", list[str](), set[str]()
 
     def flush() -> None:
         if name:
@@ -260,6 +261,7 @@ def lambda_code(target: BundleTarget) -> lambda_.Code:
         exclude=list(CODE_IGNORE),
         bundling=cdk.BundlingOptions(
             image=cdk.DockerImage.from_registry("unused-local-bundling-only"),
-            local=ManylinuxLocalBundling(target),
+            # jsii.implements makes it an ILocalBundling at run time; mypy cannot see the decorator's effect.
+            local=cast(cdk.ILocalBundling, ManylinuxLocalBundling(target)),
         ),
     )

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Protocol
+from typing import Protocol, cast
 
 import aws_cdk as cdk
 from aws_cdk import aws_apigateway as apigw
@@ -39,7 +39,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from claimsync.crm import idempotency
 from stacks import checkov, nag
@@ -355,7 +355,8 @@ class CrmApiState(Construct):
         )
         for wildcard in ("Action::kms:ReEncrypt*", "Action::kms:GenerateDataKey*"):
             nag.acknowledge(
-                grantee.grant_principal,
+                # Every grantee here is a Role, which is a construct; IPrincipal does not say so.
+                cast(IConstruct, grantee.grant_principal),
                 f"AwsSolutions-IAM5[{wildcard}]",
                 "The CRM API reads and writes items of its KMS-encrypted idempotency table: CDK's "
                 "grant_encrypt_decrypt on the project key, the one key that encrypts the table and secrets.",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import aws_cdk as cdk
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
-from constructs import Construct
+from constructs import Construct, IConstruct
 
 from claimsync import layout
 from stacks import checkov, nag
@@ -99,7 +101,8 @@ class StagingBucket(Construct):
         )
         self.key.grant(grantee, "kms:Decrypt", "kms:GenerateDataKey")
         nag.acknowledge(
-            grantee.grant_principal,
+            # Every grantee here is a Role, which is a construct; IPrincipal does not say so.
+            cast(IConstruct, grantee.grant_principal),
             f"AwsSolutions-IAM5[Resource::<{_logical_id(self.bucket)}.Arn>/*]",
             "Object-level access to the staging bucket: run ids (keys) are created at run time; the bucket holds "
             "only this project's staged pages, snapshots and reports.",

@@ -133,7 +133,7 @@ class ExecutionStatusRule:
             original(communication)
             rule._on_end(communication.execution)
 
-        BaseExecutionWorkerCommunication.terminated = terminated
+        BaseExecutionWorkerCommunication.terminated = terminated  # type: ignore[method-assign,assignment]
         self._undo = lambda: setattr(BaseExecutionWorkerCommunication, "terminated", original)
         return self
 

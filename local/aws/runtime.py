@@ -589,7 +589,7 @@ class LocalAws:
             else:
                 env.stack.append(component.timeout_seconds)
 
-        TimeoutSeconds.eval = timeout_eval  # type: ignore[method-assign]
+        TimeoutSeconds.eval = timeout_eval  # type: ignore[method-assign,assignment]
         self._undo.append(lambda: delattr(TimeoutSeconds, "eval"))
 
         original_set_error = vars(Environment)["set_error"]

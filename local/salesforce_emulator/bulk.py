@@ -16,6 +16,7 @@ Semantics that matter to clients (and that the emulator keeps faithfully):
 
 from __future__ import annotations
 
+import builtins
 import csv
 import io
 import logging
@@ -336,7 +337,7 @@ class BulkJobs:
         info = self.store.load_job(job_id)
         return None if info is None else str(info["state"])
 
-    def held(self) -> list[str]:
+    def held(self) -> builtins.list[str]:
         """The jobs the ``hold_jobs`` fault keeps queued, in the order they were closed."""
         with self._mutex:
             return list(self._held)
