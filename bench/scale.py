@@ -21,7 +21,7 @@ from typing import Any
 import requests
 
 from claimsync import layout
-from local.syncrun import aws_client, run_sync
+from local.syncrun import aws_client, run_sync, salesforce_counters
 from local.world import LocalWorld, WorldOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -80,9 +80,29 @@ def phases(events: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
+def state_times(events: list[dict[str, Any]]) -> dict[str, float]:
+    """Seconds spent in each state, summed over its visits (concurrent Map iterations add up)."""
+    open_at: dict[str, list[float]] = {}
+    spent: dict[str, float] = {}
+    for event in events:
+        details = event.get("stateEnteredEventDetails") or event.get("stateExitedEventDetails") or {}
+        name = details.get("name")
+        if not name:
+            continue
+        at = event["timestamp"].timestamp()
+        if event["type"].endswith("StateEntered"):
+            open_at.setdefault(name, []).append(at)
+        elif event["type"].endswith("StateExited") and open_at.get(name):
+            spent[name] = round(spent.get(name, 0.0) + at - open_at[name].pop(0), 2)
+    return spent
+
+
 def measured_run(world: LocalWorld, **kwargs: Any) -> dict[str, Any]:
     reports_before = len(world.aws.reports())
+    calls_before = salesforce_counters(world.endpoints)["by_kind"]
     summary = run_sync(world.endpoints, deadline_s=3600, **kwargs)
+    calls_after = salesforce_counters(world.endpoints)["by_kind"]
+    events = history(world, summary["execution"])
     memory: dict[str, int] = {}
     for report in world.aws.reports()[reports_before:]:
         name = report.function_name.removeprefix("claimsync-local-")
@@ -94,9 +114,15 @@ def measured_run(world: LocalWorld, **kwargs: Any) -> dict[str, Any]:
         "sent": summary.get("sent"),
         "pages": summary.get("page_count"),
         "wall_s": summary["duration_s"],
-        "phases_s": phases(history(world, summary["execution"])),
+        "phases_s": phases(events),
+        "states_s": state_times(events),
         "max_memory_used_mb": memory,
         "salesforce_api_calls": summary["salesforce_api_calls"],
+        "salesforce_calls_by_kind": {
+            kind: n - calls_before.get(kind, 0)
+            for kind, n in sorted(calls_after.items())
+            if n != calls_before.get(kind, 0)
+        },
         "state_transitions": summary["state_transitions"],
         "history_events": summary["history_events"],
     }

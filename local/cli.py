@@ -49,6 +49,7 @@ LOCAL_TUNABLE = (
     "report_deadline_seconds",
     "upload_poll_seconds",
     "upload_poll_max_seconds",
+    "bulk_records_per_second",
     "upload_deadline_seconds",
     "collections_max_rows",
     "transient_retry_rounds",

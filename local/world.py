@@ -195,6 +195,7 @@ class LocalWorld:
             from local.aws import start_local_aws
             from local.syncworld import (
                 MAX_SLEEP_S,
+                REAL_TIME_WAITS,
                 TIME_SCALE,
                 deploy_claim_sync,
                 local_settings,
@@ -202,7 +203,12 @@ class LocalWorld:
             )
 
             self._saved_env = dict(os.environ)  # the handlers' settings go into os.environ: undone by stop()
-            self.aws = start_local_aws(port=o.moto_port, time_scale=TIME_SCALE, max_sleep_s=MAX_SLEEP_S)
+            self.aws = start_local_aws(
+                port=o.moto_port,
+                time_scale=TIME_SCALE,
+                max_sleep_s=MAX_SLEEP_S,
+                real_time_waits=REAL_TIME_WAITS,
+            )
             settings = local_settings(str(tls.ca_cert), **o.sync_overrides)
             self.endpoints["aws"] = deploy_claim_sync(self.aws, self.endpoints, settings)
             self.abnormal_ends = start_abnormal_end_rule(self.aws, self.endpoints["aws"])

@@ -37,7 +37,10 @@ class SyncSettings:
     report_poll_max_seconds: int = setting(120, low=1)
     report_deadline_seconds: int = setting(1800, low=1)  # CollaborateMD gives a report about 15 minutes
     upload_poll_seconds: int = setting(5, low=1)
-    upload_poll_max_seconds: int = setting(60, low=1)
+    # Bulk polls wait for the time the open jobs' remaining records should take at their measured rate
+    # (before any is measured: at bulk_records_per_second), so a job costs a few polls whatever its size.
+    upload_poll_max_seconds: int = setting(600, low=1)
+    bulk_records_per_second: int = setting(2000, low=1)
     upload_deadline_seconds: int = setting(3600, low=1)
     lock_ttl_seconds: int = setting(4 * 3600, low=1)  # a crashed run's lock is taken over after this
     # at or below: sObject Collections (≤5 calls); above: one Bulk job

@@ -154,11 +154,18 @@ class LocalAws:
     account_id: str = ACCOUNT_ID
 
     def __init__(
-        self, *, endpoint_url: str, time_scale: float, max_sleep_s: float, pool_size: int = DEFAULT_POOL_SIZE
+        self,
+        *,
+        endpoint_url: str,
+        time_scale: float,
+        max_sleep_s: float,
+        pool_size: int = DEFAULT_POOL_SIZE,
+        real_time_waits: frozenset[str] = frozenset(),
     ) -> None:
         self.endpoint_url = endpoint_url
         self.time_scale = time_scale
         self.max_sleep_s = max_sleep_s
+        self.real_time_waits = real_time_waits
         self.pool_size = pool_size
         self._functions: dict[str, _Function] = {}
         self._invocations: dict[str, int] = {}
@@ -461,8 +468,8 @@ class LocalAws:
 
     # -- start/stop helpers -------------------------------------------------------------------------
 
-    def _record_sleep(self, kind: str, requested_s: float) -> float:
-        slept = self.scaled(requested_s)
+    def _record_sleep(self, kind: str, requested_s: float, *, real_time: bool = False) -> float:
+        slept = float(requested_s) if real_time else self.scaled(requested_s)
         with self._lock:
             self._sleeps.append(SleepRecord(kind, float(requested_s), slept))
         return slept
@@ -528,10 +535,19 @@ class LocalAws:
 
         # Wait states: moto waits on the execution's program-state event (so StopExecution still
         # interrupts). The original loop re-waits on whole seconds, so it is replaced, not wrapped.
+        # A state named in `real_time_waits` sleeps what it asks: its seconds were computed from the
+        # measured progress of an emulator that works in real time (Bulk jobs), so scaling them down
+        # would only turn one well-timed poll into dozens.
         def wait_interval(self: WaitFunction, env: Any, wait_seconds: int) -> None:
-            slept = runtime._record_sleep("wait", max(0, wait_seconds))
-            if slept > 0:
-                env.program_state_event.wait(slept)
+            state = env.states.context_object.context_object_data["State"]["Name"]
+            real_time = state in runtime.real_time_waits
+            slept = runtime._record_sleep("wait", max(0, wait_seconds), real_time=real_time)
+            until = time.monotonic() + slept
+            while env.is_running():  # an unrelated wake-up (another branch's event) waits on
+                left = until - time.monotonic()
+                if left <= 0:
+                    return
+                env.program_state_event.wait(left)
 
         self._patch(WaitFunction, "_wait_interval", wait_interval)
 
@@ -695,6 +711,7 @@ def start_local_aws(
     interpreter_log: bool = False,
     fidelity_fixes: bool = True,
     pool_size: int = DEFAULT_POOL_SIZE,
+    real_time_waits: frozenset[str] = frozenset(),
 ) -> LocalAws:
     """Start moto in server mode on 127.0.0.1:`port` (0 = any free port) inside this process.
 
@@ -705,14 +722,19 @@ def start_local_aws(
     (the execution history still carries every error and cause). `fidelity_fixes` corrects moto's
     context-object timestamps and Choice timestamp parsing to AWS behaviour (see README.md); turn it
     off only to observe raw moto. `pool_size` is the most worker processes (execution environments)
-    each function registered by dotted path runs at once.
+    each function registered by dotted path runs at once. Wait states named in `real_time_waits` are
+    not scaled: they sleep the seconds they ask (still interrupted by StopExecution).
     """
     global _active
     with _ACTIVE_LOCK:
         if _active is not None:
             raise RuntimeError("a LocalAws is already running in this process; stop() it first")
         runtime = LocalAws(
-            endpoint_url="", time_scale=time_scale, max_sleep_s=max_sleep_s, pool_size=pool_size
+            endpoint_url="",
+            time_scale=time_scale,
+            max_sleep_s=max_sleep_s,
+            pool_size=pool_size,
+            real_time_waits=real_time_waits,
         )
         _active = runtime
     try:

@@ -512,6 +512,8 @@ class _Plan:
                         break
                     p, f = self._batch(batch, ok_w, bad_w)
                     processed, failed, batch = processed + p, failed + f, []
+                    # as Salesforce does: the job's counts move while it runs, batch by batch
+                    self.jobs._update(job_id, numberRecordsProcessed=processed, numberRecordsFailed=failed)
             if aborted:
                 with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
                     un_fh.write(header_csv)

@@ -229,6 +229,34 @@ def test_bulk_polls_until_done_then_resubmits_locked_rows_in_a_new_round():
     assert set(deps.salesforce.records) == {f"C{i:05d}" for i in range(30)}
 
 
+def test_a_check_polls_only_the_jobs_not_yet_seen_final(monkeypatch):
+    import functools
+
+    from claimsync.bulk_csv import bulk_documents
+    from claimsync.steps import upload
+
+    deps = FakeDeps()
+    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "collections_max_rows": 2})
+    staged = sync_pages(deps, claim_rows(30))
+    transform_all(deps, staged)
+    monkeypatch.setattr(upload, "bulk_documents", functools.partial(bulk_documents, max_bytes=1_500))
+    progress = start_upload(deps, UploadTask(RUN, staged.page_count))
+    jobs = list(deps.salesforce.jobs.values())
+    assert progress.jobs == len(jobs) >= 3
+    jobs[0].polls_left = 1  # done at the first check; the others need three
+    for job in jobs[1:]:
+        job.polls_left = 3
+    checks = 0
+    while progress.pending:
+        deps.now += progress.poll_seconds
+        progress = check_upload(deps, UploadCheckTask(RUN, progress))
+        checks += 1
+        assert checks < 10
+    assert checks == 3
+    assert deps.salesforce.calls["bulk_job"] == 1 + 3 * (len(jobs) - 1)
+    assert finish_run(deps, FinishTask(RUN, staged.page_count, 30)).succeeded == 30
+
+
 def test_the_first_bulk_wait_grows_with_the_job_and_later_ones_follow_progress():
     assert wait_for_progress(1_000, None, floor_s=5, cap_s=60, assumed_rate_per_s=2000) == 5
     assert wait_for_progress(100_000, None, floor_s=5, cap_s=60, assumed_rate_per_s=2000) == 55

@@ -35,7 +35,6 @@ from claimsync.steps.staged import PageOutcome, StagedClaim, decode_claims
 from claimsync.transform import external_id_key
 
 FINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
-ASSUMED_BULK_RATE = 2_000.0  # records/s before a job's own progress is measured
 NONE, DRY_RUN, COLLECTIONS, BULK = "NONE", "DRY_RUN", "COLLECTIONS", "BULK"
 
 
@@ -78,10 +77,19 @@ class UploadCheckTask:
 
 @dataclass
 class BulkJob:
+    """One Bulk job of the run, as last polled. A job seen final is never polled again."""
+
     id: str
     records: int
     processed: int = 0
     polled_at: float = 0.0
+    state: str = "UploadComplete"
+    failed: int = 0
+    error: str = ""
+
+    @property
+    def done(self) -> bool:
+        return self.state in FINAL_JOB_STATES
 
 
 @dataclass(frozen=True)
@@ -178,7 +186,7 @@ def _first_wait(deps: Deps, records: int) -> int:
         None,
         floor_s=s.upload_poll_seconds,
         cap_s=s.upload_poll_max_seconds,
-        assumed_rate_per_s=ASSUMED_BULK_RATE,
+        assumed_rate_per_s=s.bulk_records_per_second,
     )
 
 
@@ -234,16 +242,14 @@ def check_upload(deps: Deps, task: UploadCheckTask) -> UploadProgress:
     run, progress = task.run, task.upload
     gw = deps.salesforce
     state = load_state(deps, run.run_id)
-    infos = {job.id: gw.bulk_job(job.id) for job in state.jobs}
-    poll = Poll(progress.poll_seconds, progress.deadline)
-    if any(info["state"] not in FINAL_JOB_STATES for info in infos.values()):
-        if poll.overdue(deps.now):
+    wait = _poll_open_jobs(deps, gw, state.jobs)
+    if not all(job.done for job in state.jobs):
+        if Poll(progress.poll_seconds, progress.deadline).overdue(deps.now):
             raise UploadDeadlineExceeded("Salesforce had not finished the Bulk job(s) at the deadline")
-        wait = _next_wait(deps, state, infos)
         _save(deps, run.run_id, state, gw)
         return replace(progress, pending=True, poll_seconds=wait)
 
-    retry = _collect_results(deps, gw, state, infos)
+    retry = _collect_results(deps, gw, state)
     if retry:
         claims = _claims_by_number(deps, run.run_id, state.page_count, retry)
         if len(claims) <= deps.settings.collections_max_rows:
@@ -262,36 +268,39 @@ def check_upload(deps: Deps, task: UploadCheckTask) -> UploadProgress:
     return replace(progress, pending=False)
 
 
-def _next_wait(deps: Deps, state: UploadState, infos: dict[str, dict[str, object]]) -> int:
-    """From the jobs' progress since the last poll: the time the remaining records should take."""
+def _poll_open_jobs(deps: Deps, gw: SalesforceGateway, jobs: list[BulkJob]) -> int:
+    """One call per job not yet seen final; returns the time the remaining records should take at the
+    jobs' combined rate since the last poll (Salesforce works on a run's jobs in parallel)."""
     now, remaining, rate = deps.now, 0, 0.0
-    for job in state.jobs:
-        processed = int(str(infos[job.id].get("numberRecordsProcessed") or 0))
-        if infos[job.id]["state"] not in FINAL_JOB_STATES:
+    for job in jobs:
+        if job.done:
+            continue
+        info = gw.bulk_job(job.id)
+        processed = int(str(info.get("numberRecordsProcessed") or 0))
+        if now > job.polled_at and processed > job.processed:
+            rate += (processed - job.processed) / (now - job.polled_at)
+        job.state, job.processed, job.polled_at = str(info["state"]), processed, now
+        job.failed = int(str(info.get("numberRecordsFailed") or 0))
+        job.error = str(info.get("errorMessage") or "")
+        if not job.done:
             remaining += max(job.records - processed, 0)
-            if now > job.polled_at and processed > job.processed:
-                rate += (processed - job.processed) / (now - job.polled_at)
-        job.processed, job.polled_at = processed, now
     s = deps.settings
     return wait_for_progress(
         remaining,
         rate or None,
         floor_s=s.upload_poll_seconds,
         cap_s=s.upload_poll_max_seconds,
-        assumed_rate_per_s=ASSUMED_BULK_RATE,
+        assumed_rate_per_s=s.bulk_records_per_second,
     )
 
 
-def _collect_results(
-    deps: Deps, gw: SalesforceGateway, state: UploadState, infos: dict[str, dict[str, object]]
-) -> list[str]:
+def _collect_results(deps: Deps, gw: SalesforceGateway, state: UploadState) -> list[str]:
     """Failures recorded in ``state``; the claim numbers to resubmit returned."""
     key = deps.mapping.external_id_field
     can_retry = state.round <= deps.settings.transient_retry_rounds
     retry: list[str] = []
     for job in state.jobs:
-        info = infos[job.id]
-        if info["state"] == "Failed" and _is_input_error(str(info.get("errorMessage") or "")):
+        if job.state == "Failed" and _is_input_error(job.error):
             raise BulkJobRejected(
                 "Salesforce rejected the Bulk job's data as a whole (see the job in Salesforce)"
             )
@@ -305,9 +314,8 @@ def _collect_results(
             if can_retry:
                 retry.append(result[key])
             else:
-                state.failures[result[key]] = Failure("NOT_PROCESSED", f"Bulk job ended {info['state']}")
-        processed = int(str(info.get("numberRecordsProcessed") or 0))
-        state.succeeded += max(processed - int(str(info.get("numberRecordsFailed") or 0)), 0)
+                state.failures[result[key]] = Failure("NOT_PROCESSED", f"Bulk job ended {job.state}")
+        state.succeeded += max(job.processed - job.failed, 0)
     return retry
 
 
