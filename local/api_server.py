@@ -45,7 +45,8 @@ from werkzeug.wrappers import Request, Response
 from claimsync.crm import CrmSettings
 from claimsync.crm.idempotency import TABLE_KEY_ATTRIBUTE, TABLE_TTL_ATTRIBUTE, IdempotencyStore
 from claimsync.crm.routes import match_path
-from claimsync.salesforce import API_VERSION, SalesforceGateway
+from claimsync.salesforce import API_VERSION
+from claimsync.salesforce.gateway import SalesforceGateway
 from handlers import crm_api
 from local.httpserver import BackgroundServer
 from local.world import salesforce_gateway

@@ -444,7 +444,7 @@ def _cmd_claim(args: argparse.Namespace) -> int:
 
     from claimsync import operator
     from claimsync.mapping import load_mapping
-    from claimsync.salesforce import SalesforceError
+    from claimsync.salesforce.errors import SalesforceError
     from local.console import format_claim_story
 
     target = _target(args)

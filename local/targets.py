@@ -71,7 +71,8 @@ def aws_salesforce(session: Any, deployment: Deployment) -> Any:
     """A gateway from the stack's Salesforce secret (its ARN is a stack output), as the handlers build it."""
     import json
 
-    from claimsync.salesforce import SalesforceCredentials, SalesforceGateway
+    from claimsync.salesforce.auth import SalesforceCredentials
+    from claimsync.salesforce.gateway import SalesforceGateway
 
     if not deployment.salesforce_secret:
         raise OperatorError(

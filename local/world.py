@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from claimsync.salesforce import API_VERSION, SalesforceCredentials, SalesforceGateway
+from claimsync.salesforce import API_VERSION
+from claimsync.salesforce.auth import SalesforceCredentials
+from claimsync.salesforce.gateway import SalesforceGateway
 from local.collaboratemd_emulator.generator import MAPPED_PAYERS, GeneratorSettings, generate_rows
 from local.collaboratemd_emulator.reportfile import load_report_file
 from local.collaboratemd_emulator.server import CmdCredentials, CollaborateMDEmulator

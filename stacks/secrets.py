@@ -17,7 +17,7 @@ from constructs import Construct
 
 from stacks import nag
 
-# The keys the Lambda code reads (claimsync.salesforce.SalesforceCredentials / collaboratemd.CmdSettings).
+# The keys the Lambda code reads (claimsync.salesforce.auth.SalesforceCredentials / collaboratemd.CmdSettings).
 SALESFORCE_TEMPLATE = {
     "grant": "password",
     "token_url": "https://login.salesforce.com/services/oauth2/token",

@@ -31,7 +31,8 @@ from typing import Any
 
 from claimsync import layout, runlock
 from claimsync.errors import ClaimsyncError
-from claimsync.salesforce import SalesforceGateway, SalesforceNotFound, SalesforceRequestError
+from claimsync.salesforce.errors import SalesforceNotFound, SalesforceRequestError
+from claimsync.salesforce.gateway import SalesforceGateway
 from claimsync.staging import Staging
 from claimsync.steps.contract import from_payload
 from claimsync.steps.run import RUN_RECORD_DAYS

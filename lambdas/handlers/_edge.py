@@ -29,7 +29,8 @@ from claimsync.config import ConfigError, SyncSettings
 from claimsync.errors import ClaimsyncError
 from claimsync.mapping import ClaimMapping, load_mapping
 from claimsync.report_registry import ReportRegistry
-from claimsync.salesforce import SalesforceCredentials, SalesforceGateway
+from claimsync.salesforce.auth import SalesforceCredentials
+from claimsync.salesforce.gateway import SalesforceGateway
 from claimsync.staging import Staging
 from claimsync.steps import STEPS
 from claimsync.steps.contract import from_payload, to_payload

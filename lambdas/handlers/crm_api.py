@@ -52,11 +52,10 @@ from aws_lambda_powertools.utilities import parameters
 
 from claimsync import crm
 from claimsync.crm import idempotency, openapi, routes
-from claimsync.salesforce import (
+from claimsync.salesforce.auth import SalesforceCredentials
+from claimsync.salesforce.errors import (
     SalesforceAuthError,
-    SalesforceCredentials,
     SalesforceError,
-    SalesforceGateway,
     SalesforceLimitExceeded,
     SalesforceLockError,
     SalesforceNotFound,
@@ -64,6 +63,7 @@ from claimsync.salesforce import (
     SalesforceRequestError,
     SalesforceUnavailable,
 )
+from claimsync.salesforce.gateway import SalesforceGateway
 
 logger = Logger(service="claimsync-crm-api")
 JSON = "application/json"

@@ -16,7 +16,7 @@ import pytest
 import requests
 
 from claimsync.crm import CrmSettings
-from claimsync.salesforce import SalesforceGateway
+from claimsync.salesforce.gateway import SalesforceGateway
 from local.api_server import ApiServer
 from local.salesforce_emulator.server import SalesforceCredentials, SalesforceEmulator
 from local.tls import ensure_tls

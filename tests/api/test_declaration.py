@@ -22,7 +22,7 @@ import requests
 
 from claimsync.crm import OBJECTS, CrmObject, Echo, FieldRule, text_field
 from claimsync.crm.routes import routes_for
-from claimsync.salesforce import SalesforceGateway
+from claimsync.salesforce.gateway import SalesforceGateway
 from handlers import crm_api
 from local.api_server import ApiServer
 from local.salesforce_emulator.metadata import load_schema

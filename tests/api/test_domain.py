@@ -41,7 +41,8 @@ from claimsync.crm.config import ENV_PREFIX
 from claimsync.crm.ids import checksum, normalize_id
 from claimsync.crm.objects import validate_fields
 from claimsync.crm.soql import CursorCodec, check_record_types, guard_soql, strip_attributes
-from claimsync.salesforce import RecordResult, SalesforceNotFound, SalesforceUnavailable
+from claimsync.salesforce.errors import SalesforceNotFound, SalesforceUnavailable
+from claimsync.salesforce.gateway import RecordResult
 from handlers import crm_api
 from local.salesforce_emulator import ids as emulator_ids
 

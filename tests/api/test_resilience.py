@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from claimsync.salesforce import SalesforceCredentials, SalesforceGateway
+from claimsync.salesforce.auth import SalesforceCredentials
+from claimsync.salesforce.gateway import SalesforceGateway
 from handlers import crm_api
 from local.world import salesforce_secret
 from tests.api.conftest import Api, ok, refused

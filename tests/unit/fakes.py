@@ -19,7 +19,7 @@ from claimsync.collaboratemd import CmdReportBusy, ReportPoll
 from claimsync.config import SyncSettings
 from claimsync.mapping import ClaimMapping, load_mapping
 from claimsync.report_registry import ReportRequest
-from claimsync.salesforce import CallStats, RecordResult
+from claimsync.salesforce.gateway import CallStats, RecordResult
 from claimsync.staging import Staging
 
 

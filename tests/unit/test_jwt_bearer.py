@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives import serialization
 from moto import mock_aws
 
 from claimsync import jwt_bearer
-from claimsync.salesforce import SalesforceCredentials
+from claimsync.salesforce.auth import SalesforceCredentials
 
 pytestmark = pytest.mark.unit
 

@@ -15,7 +15,8 @@ import pytest
 from claimsync import settings as reader
 from claimsync.config import ConfigError, SyncSettings, settings_to_env
 from claimsync.crm import CrmSettings
-from claimsync.salesforce import API_VERSION, SalesforceGateway
+from claimsync.salesforce import API_VERSION
+from claimsync.salesforce.gateway import SalesforceGateway
 from claimsync.settings import setting
 from stacks.config import InfraConfig, InfraConfigError
 
@@ -154,13 +155,13 @@ def test_the_sfdx_project_deploys_with_the_same_api_version() -> None:
 
 
 def test_the_api_version_is_written_once_in_the_code_and_the_deployment_settings() -> None:
-    """Only claimsync/salesforce.py spells it; cdk.json may override it, but does not restate it."""
+    """Only claimsync/salesforce/__init__.py spells it; cdk.json may override it, but does not restate it."""
     literal = re.compile(rf"[\"']v?{re.escape(API_VERSION)}[\"']")
     files = [*(REPO / "lambdas").rglob("*.py"), *(REPO / "stacks").rglob("*.py"), REPO / "app.py"]
     spelled = sorted(
         str(p.relative_to(REPO)) for p in [*files, REPO / "cdk.json"] if literal.search(p.read_text())
     )
-    assert spelled == ["lambdas/claimsync/salesforce.py"]
+    assert spelled == ["lambdas/claimsync/salesforce/__init__.py"]
 
 
 def test_a_deployment_overrides_the_api_version_through_the_one_reader() -> None:

@@ -1,7 +1,7 @@
 """What the CRM API does, over an injected ``SalesforceGateway``: plain values in, plain values out.
 
 Every function validates its input first (``claimsync.crm.errors``) and only then calls
-Salesforce; Salesforce's failures propagate as ``claimsync.salesforce.SalesforceError`` subclasses
+Salesforce; Salesforce's failures propagate as ``claimsync.salesforce.errors.SalesforceError`` subclasses
 for the edge to map. Nothing here knows about Lambda, API Gateway or HTTP statuses.
 """
 
@@ -22,7 +22,8 @@ from claimsync.crm.idempotency import item_key
 from claimsync.crm.ids import normalize_id
 from claimsync.crm.objects import CrmObject, validate_fields
 from claimsync.crm.soql import CursorCodec, QueryPolicy, check_record_types, guard_soql, strip_attributes
-from claimsync.salesforce import COLLECTION_LIMIT, SalesforceError, SalesforceGateway, SalesforceNotFound
+from claimsync.salesforce.errors import SalesforceError, SalesforceNotFound
+from claimsync.salesforce.gateway import COLLECTION_LIMIT, SalesforceGateway
 
 # -- records ---------------------------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from claimsync.collaboratemd import CmdReportBusy, CmdUnavailable
 from claimsync.errors import ClaimsyncError
-from claimsync.salesforce import SalesforceLimitExceeded, SalesforceLockError, SalesforceUnavailable
+from claimsync.salesforce.errors import SalesforceLimitExceeded, SalesforceLockError, SalesforceUnavailable
 from claimsync.steps import finish, page, payors, report, run, upload
 from claimsync.steps.deps import Deps
 

@@ -12,7 +12,7 @@ from claimsync.collaboratemd import CollaborateMDClient
 from claimsync.config import SyncSettings
 from claimsync.mapping import ClaimMapping
 from claimsync.report_registry import ReportRegistry
-from claimsync.salesforce import SalesforceGateway
+from claimsync.salesforce.gateway import SalesforceGateway
 from claimsync.staging import Staging
 
 

@@ -24,7 +24,8 @@ from dataclasses import dataclass, field, replace
 from claimsync import layout
 from claimsync.bulk_csv import bulk_documents
 from claimsync.errors import ClaimsyncError
-from claimsync.salesforce import COLLECTION_LIMIT, TRANSIENT_RECORD_ERRORS, BulkResultKind, SalesforceGateway
+from claimsync.salesforce.errors import TRANSIENT_RECORD_ERRORS
+from claimsync.salesforce.gateway import COLLECTION_LIMIT, BulkResultKind, SalesforceGateway
 from claimsync.sobject_json import SObjectEncoder
 from claimsync.staging import claim_bucket
 from claimsync.steps.contract import from_payload, to_payload

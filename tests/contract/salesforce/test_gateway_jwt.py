@@ -19,12 +19,9 @@ from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
 from claimsync.jwt_bearer import KmsSigner
-from claimsync.salesforce import (
-    SalesforceAuthError,
-    SalesforceCredentials,
-    SalesforceGateway,
-    SalesforceUnavailable,
-)
+from claimsync.salesforce.auth import SalesforceCredentials
+from claimsync.salesforce.errors import SalesforceAuthError, SalesforceUnavailable
+from claimsync.salesforce.gateway import SalesforceGateway
 from local.connected_app import build_certificate, certificate_pem, create_signing_key
 from local.salesforce_emulator.server import SalesforceCredentials as EmulatorCredentials
 from local.salesforce_emulator.server import SalesforceEmulator
