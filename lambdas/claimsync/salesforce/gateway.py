@@ -71,8 +71,11 @@ class CallStats:
     api_used: int | None = None
     api_max: int | None = None
 
-    def note_usage(self, resp: requests.Response) -> None:
-        """The org's API usage from a response's ``Sforce-Limit-Info: api-usage=used/max``."""
+    def count(self, kind: str, body: _Body, resp: requests.Response) -> None:
+        """One call: its body's bytes, and the org's API usage from ``Sforce-Limit-Info: api-usage=used/max``."""
+        self.calls[kind] += 1
+        self.bytes_sent += body.wire_size
+        self.body_bytes += body.size
         for part in resp.headers.get("Sforce-Limit-Info", "").split(","):
             name, _, value = part.strip().partition("=")
             used, _, total = value.partition("/")
@@ -201,10 +204,7 @@ class SalesforceGateway:
             resp = self._request(
                 method, url, operation=kind, headers=headers, data=body.content, params=params, stream=stream
             )
-            self.stats.calls[kind] += 1
-            self.stats.bytes_sent += body.wire_size
-            self.stats.body_bytes += body.size
-            self.stats.note_usage(resp)
+            self.stats.count(kind, body, resp)
             if resp.status_code < 300:
                 return resp
             error = error_from_response(resp, kind)
@@ -278,13 +278,8 @@ class SalesforceGateway:
     def collections_upsert(
         self, sobject: str, external_id_field: str, records: Sequence[Mapping[str, Any]]
     ) -> list[RecordResult]:
-        return self._collections(
-            "PATCH",
-            f"composite/sobjects/{sobject}/{external_id_field}",
-            sobject,
-            records,
-            "collections_upsert",
-        )
+        path = f"composite/sobjects/{sobject}/{external_id_field}"
+        return self._collections("PATCH", path, sobject, records, "collections_upsert")
 
     def collections_create(self, sobject: str, records: Sequence[Mapping[str, Any]]) -> list[RecordResult]:
         return self._collections("POST", "composite/sobjects", sobject, records, "collections_create")
