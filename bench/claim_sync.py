@@ -28,7 +28,7 @@ from typing import Any
 import requests
 
 from claimsync import layout
-from claimsync.mapping import load_mapping
+from claimsync.mapping_file import load_mapping
 from claimsync.sobject_json import SObjectEncoder  # the JSON form claimsync itself would send
 from claimsync.steps.staged import StagedClaim
 from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page

@@ -443,7 +443,7 @@ def _cmd_claim(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
     from claimsync import operator
-    from claimsync.mapping import load_mapping
+    from claimsync.mapping_file import load_mapping
     from claimsync.salesforce.errors import SalesforceError
     from local.console import format_claim_story
 

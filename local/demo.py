@@ -21,7 +21,7 @@ from pathlib import Path
 
 import requests
 
-from claimsync.mapping import load_mapping
+from claimsync.mapping_file import load_mapping
 from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
 from local.collaboratemd_emulator.generator import mutate_rows
 from local.console import ProgressPrinter, format_summary

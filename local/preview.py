@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from claimsync.mapping import load_mapping
+from claimsync.mapping_file import load_mapping
 from claimsync.report import SourceRow, iter_member_rows
 from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
 

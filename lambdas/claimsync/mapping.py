@@ -1,21 +1,10 @@
-"""The report column → Salesforce field mapping: configuration, loaded and validated at start-up.
+"""The report column → Salesforce field mapping, compiled: which report column feeds which field,
+how each value is converted, and how a report row's values are read.
 
 The customer's org may name its ``Claim__c`` fields differently and CollaborateMD reports are
-configurable, so which column feeds which field is data, not code. The packaged default
-(``mapping_default.json``) is the table of salesforce.md section 1. A mapping file is a JSON object::
-
-    {
-      "object": "Claim__c",                      # the target sObject
-      "external_id_field": "Claim_Number__c",    # the upsert key; must be the field of the claim_key rule
-      "fields": [                                # one rule per Salesforce field, in CSV column order
-        {"field": "Claim_Number__c", "column": "ClaimID", "kind": "claim_key", "length": 50},
-        {"field": "Charged_Amount__c", "column": "ClaimTotalAmount", "kind": "money"},
-        ...
-      ],
-      "payor": {"id_column": ..., "name_column": ..., "lookup_field": ..., "status_field": ...},
-      "date_range": {"start_field": ..., "end_field": ...},     # optional (null or absent: no check)
-      "run_field": {"field": "Last_Sync_Run__c", "length": 80}  # filled at send time, not hashed
-    }
+configurable, so which column feeds which field is data, not code: a mapping file, read and validated
+at start-up by :mod:`claimsync.mapping_file` (which documents the file), becomes a
+:class:`ClaimMapping`.
 
 Kinds (see :mod:`claimsync.values` for the accepted input forms):
 
@@ -38,15 +27,11 @@ byte-order mark) in the report's header. Several fields may read the same column
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
-from importlib import resources
 from operator import itemgetter
-from pathlib import Path
 from typing import Any, Final, NamedTuple
 
 from claimsync import values
@@ -57,15 +42,6 @@ Converter = Callable[[str], str | None]
 MISSING_CLAIM_ID: Final = "MISSING_CLAIM_ID"
 INVALID_CLAIM_ID: Final = "INVALID_CLAIM_ID"
 
-DEFAULT_MAPPING_RESOURCE: Final = "mapping_default.json"
-
-# Salesforce API names: a letter, then letters, digits and single underscores, with an optional
-# managed-package namespace (``ns__``) and custom suffix (``__c``).
-_API_NAME_RE: Final = re.compile(
-    r"(?:[A-Za-z][A-Za-z0-9]*__)?[A-Za-z][A-Za-z0-9]*(?:_[A-Za-z0-9]+)*(?:__c)?", re.ASCII
-)
-# Longest Salesforce text field (Long Text Area); Text fields stop at 255.
-_MAX_LENGTH: Final = 131_072
 _RESOLVER_CACHE_SIZE: Final = 64
 
 
@@ -186,29 +162,18 @@ class ClaimMapping:
             (*(rule.field for rule in self.rules), self.payor.lookup_field, self.payor.status_field),
         )
         set_("hash_columns", tuple(sorted(self.columns)))
-        order: dict[str, str] = {}
-        for column in (
-            *(rule.column for rule in self.rules),
-            self.payor.id_column,
-            self.payor.name_column,
-        ):
-            order.setdefault(normalise_column(column), column)
-        positions = {norm: i for i, norm in enumerate(order)}
-        set_("source_columns", tuple(order.values()))
-        set_(
-            "steps",
-            tuple(
-                Step(rule.field, rule.column, positions[normalise_column(rule.column)], _converter(rule))
-                for rule in self.rules
-            ),
-        )
-        set_(
-            "date_range_column",
-            None if self.date_range is None else self.rule_for(self.date_range.end_field).column,
-        )
-        set_("key_index", positions[normalise_column(keys[0].column)])
-        set_("payer_id_index", positions[normalise_column(self.payor.id_column)])
-        set_("payer_name_index", positions[normalise_column(self.payor.name_column)])
+        set_("source_columns", _first_spellings((rule.column for rule in self.rules), self.payor))
+        positions = {normalise_column(column): i for i, column in enumerate(self.source_columns)}
+
+        def at(column: str) -> int:
+            return positions[normalise_column(column)]
+
+        set_("steps", tuple(Step(r.field, r.column, at(r.column), _converter(r)) for r in self.rules))
+        end_field = None if self.date_range is None else self.date_range.end_field
+        set_("date_range_column", None if end_field is None else self.rule_for(end_field).column)
+        set_("key_index", at(keys[0].column))
+        set_("payer_id_index", at(self.payor.id_column))
+        set_("payer_name_index", at(self.payor.name_column))
 
     def rule_for(self, field_name: str) -> FieldRule:
         for rule in self.rules:
@@ -279,6 +244,14 @@ class ClaimMapping:
         return resolved
 
 
+def _first_spellings(rule_columns: Iterable[str], payor: PayorConfig) -> tuple[str, ...]:
+    """The distinct report columns read (rules', then the payor's), each as first spelled."""
+    order: dict[str, str] = {}
+    for column in (*rule_columns, payor.id_column, payor.name_column):
+        order.setdefault(normalise_column(column), column)
+    return tuple(order.values())
+
+
 def _converter(rule: FieldRule) -> Converter:
     length = rule.length if rule.length is not None else 0
     match rule.kind:
@@ -298,157 +271,3 @@ def _converter(rule: FieldRule) -> Converter:
             return values.datetime_csv
         case Kind.HAS_DATE:
             return values.has_date_csv
-
-
-# ----------------------------------------------------------------------------------------- loading
-
-
-def load_mapping(path: Path | None = None) -> ClaimMapping:
-    """Load and validate a mapping file; ``None`` loads the packaged default."""
-    if path is None:
-        source = f"<packaged {DEFAULT_MAPPING_RESOURCE}>"
-        text = resources.files("claimsync").joinpath(DEFAULT_MAPPING_RESOURCE).read_text("utf-8")
-    else:
-        source = str(path)
-        try:
-            text = path.read_text("utf-8")
-        except OSError as exc:
-            raise MappingError(f"{source}: cannot read the mapping file ({exc.strerror})") from exc
-        except UnicodeDecodeError as exc:
-            raise MappingError(f"{source}: the mapping file is not UTF-8") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MappingError(
-            f"{source}: invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
-        ) from exc
-    return parse_mapping(data, source)
-
-
-_TOP_REQUIRED: Final = ("object", "external_id_field", "fields", "payor", "run_field")
-_TOP_OPTIONAL: Final = ("date_range",)
-_RULE_REQUIRED: Final = ("field", "column", "kind")
-_RULE_OPTIONAL: Final = ("length",)
-_PAYOR_KEYS: Final = ("id_column", "name_column", "lookup_field", "status_field")
-_RANGE_KEYS: Final = ("start_field", "end_field")
-_RUN_KEYS: Final = ("field", "length")
-
-
-def parse_mapping(data: Any, source: str = "<mapping>") -> ClaimMapping:
-    """Validate a decoded mapping document; every problem is a :class:`MappingError` naming its place."""
-
-    def fail(where: str, problem: str) -> MappingError:
-        return MappingError(f"{source}: {where}: {problem}")
-
-    def obj(value: Any, where: str, required: Sequence[str], optional: Sequence[str] = ()) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise fail(where, "must be a JSON object")
-        unknown = sorted(set(value) - set(required) - set(optional))
-        if unknown:
-            allowed = ", ".join((*required, *optional))
-            raise fail(where, f"unknown key(s) {', '.join(unknown)} (allowed: {allowed})")
-        missing = [key for key in required if key not in value]
-        if missing:
-            raise fail(where, f"missing key(s) {', '.join(missing)}")
-        return value
-
-    def api_name(value: Any, where: str) -> str:
-        if not isinstance(value, str) or not _API_NAME_RE.fullmatch(value):
-            raise fail(where, "must be a Salesforce API name such as Claim_Number__c")
-        return value
-
-    def column(value: Any, where: str) -> str:
-        if not isinstance(value, str) or not normalise_column(value):
-            raise fail(where, "must be a non-empty report column name")
-        return value.strip()
-
-    def length(value: Any, where: str) -> int:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_LENGTH:
-            raise fail(where, f"must be an integer from 1 to {_MAX_LENGTH}")
-        return value
-
-    top = obj(data, "mapping", _TOP_REQUIRED, _TOP_OPTIONAL)
-    object_name = api_name(top["object"], "object")
-    external_id = api_name(top["external_id_field"], "external_id_field")
-
-    raw_rules = top["fields"]
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise fail("fields", "must be a non-empty list of field rules")
-    rules: list[FieldRule] = []
-    owner: dict[str, str] = {}  # Salesforce field (case-insensitive, as in Salesforce) → where
-
-    def claim(field_name: str, where: str) -> None:
-        previous = owner.setdefault(field_name.casefold(), where)
-        if previous != where:
-            raise fail(where, f"field {field_name} is mapped twice (also at {previous})")
-
-    for i, raw_rule in enumerate(raw_rules):
-        where = f"fields[{i}]"
-        entry = obj(raw_rule, where, _RULE_REQUIRED, _RULE_OPTIONAL)
-        field_name = api_name(entry["field"], f"{where}.field")
-        source_column = column(entry["column"], f"{where}.column")
-        kind_name = entry["kind"]
-        if kind_name not in Kind.__members__.values():
-            known = ", ".join(kind.value for kind in Kind)
-            raise fail(f"{where}.kind", f"unknown kind {kind_name!r} (known: {known})")
-        kind = Kind(kind_name)
-        if kind in TEXT_KINDS:
-            if "length" not in entry:
-                raise fail(where, f"kind {kind.value} needs a length (the Salesforce field's length)")
-            size: int | None = length(entry["length"], f"{where}.length")
-        else:
-            if "length" in entry:
-                raise fail(f"{where}.length", f"kind {kind.value} takes no length")
-            size = None
-        claim(field_name, where)
-        rules.append(FieldRule(field_name, source_column, kind, size))
-
-    key_rules = [(i, rule) for i, rule in enumerate(rules) if rule.kind is Kind.CLAIM_KEY]
-    if not key_rules:
-        raise fail("fields", f"no claim_key rule: the external id field {external_id} must be mapped")
-    if len(key_rules) > 1:
-        raise fail(f"fields[{key_rules[1][0]}]", "only one claim_key rule is allowed")
-    if key_rules[0][1].field != external_id:
-        raise fail(
-            f"fields[{key_rules[0][0]}]",
-            f"the claim_key rule must be for the external id field {external_id}",
-        )
-
-    raw_payor = obj(top["payor"], "payor", _PAYOR_KEYS)
-    payor = PayorConfig(
-        id_column=column(raw_payor["id_column"], "payor.id_column"),
-        name_column=column(raw_payor["name_column"], "payor.name_column"),
-        lookup_field=api_name(raw_payor["lookup_field"], "payor.lookup_field"),
-        status_field=api_name(raw_payor["status_field"], "payor.status_field"),
-    )
-    claim(payor.lookup_field, "payor.lookup_field")
-    claim(payor.status_field, "payor.status_field")
-
-    date_range: DateRange | None = None
-    if top.get("date_range") is not None:
-        raw_range = obj(top["date_range"], "date_range", _RANGE_KEYS)
-        kinds = {rule.field: rule.kind for rule in rules}
-        bounds = []
-        for key in _RANGE_KEYS:
-            name = api_name(raw_range[key], f"date_range.{key}")
-            if kinds.get(name) is not Kind.DATE:
-                raise fail(f"date_range.{key}", f"{name} is not a field of kind date in fields")
-            bounds.append(name)
-        if bounds[0] == bounds[1]:
-            raise fail("date_range", "start_field and end_field must differ")
-        date_range = DateRange(*bounds)
-
-    raw_run = obj(top["run_field"], "run_field", _RUN_KEYS)
-    run_field = RunField(
-        api_name(raw_run["field"], "run_field.field"), length(raw_run["length"], "run_field.length")
-    )
-    claim(run_field.field, "run_field")
-
-    return ClaimMapping(
-        object_name=object_name,
-        external_id_field=external_id,
-        rules=tuple(rules),
-        payor=payor,
-        date_range=date_range,
-        run_field=run_field,
-    )

@@ -27,7 +27,8 @@ from aws_lambda_powertools.utilities import parameters
 from claimsync.collaboratemd import CmdSettings, CollaborateMDClient
 from claimsync.config import ConfigError, SyncSettings
 from claimsync.errors import ClaimsyncError
-from claimsync.mapping import ClaimMapping, load_mapping
+from claimsync.mapping import ClaimMapping
+from claimsync.mapping_file import load_mapping
 from claimsync.report_registry import ReportRegistry
 from claimsync.salesforce.auth import SalesforceCredentials
 from claimsync.salesforce.gateway import SalesforceGateway

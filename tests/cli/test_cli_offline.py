@@ -187,7 +187,7 @@ def test_a_world_that_does_not_answer_is_one_line_exit_5(tmp_path: Path) -> None
 
 # ---- preview and the documented sample --------------------------------------------------------------------
 def test_preview_shows_what_would_be_sent_and_rejected(tmp_path: Path) -> None:
-    from claimsync.mapping import load_mapping
+    from claimsync.mapping_file import load_mapping
 
     report = tmp_path / "r.json"
     blank = dict.fromkeys(load_mapping().source_columns, "")  # every mapped column, as the report has
@@ -215,7 +215,7 @@ def test_the_documented_sample_report_is_accepted_by_preview() -> None:
 
 
 def test_the_report_doc_names_every_column_the_mapping_reads_as_the_vendor_spells_it() -> None:
-    from claimsync.mapping import load_mapping
+    from claimsync.mapping_file import load_mapping
 
     doc = (REPO / "docs" / "collaboratemd-report.md").read_text()
     header = SAMPLE.read_text().splitlines()[0].split(",")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from claimsync.mapping import load_mapping
+from claimsync.mapping_file import load_mapping
 from claimsync.transform import ClaimRecord, PayorIndex, claim_keys, find_superseded, transform_page
 from local.collaboratemd_emulator.generator import mutate_rows
 from local.world import salesforce_gateway

@@ -17,7 +17,8 @@ from typing import Any
 
 from claimsync.collaboratemd import CmdReportBusy, ReportPoll
 from claimsync.config import SyncSettings
-from claimsync.mapping import ClaimMapping, load_mapping
+from claimsync.mapping import ClaimMapping
+from claimsync.mapping_file import load_mapping
 from claimsync.report_registry import ReportRequest
 from claimsync.salesforce.gateway import CallStats, RecordResult
 from claimsync.staging import Staging

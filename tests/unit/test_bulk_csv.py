@@ -14,7 +14,7 @@ from claimsync.bulk_csv import (
     sort_for_bulk,
     write_bulk_csv,
 )
-from claimsync.mapping import load_mapping
+from claimsync.mapping_file import load_mapping
 from claimsync.transform import ClaimRecord, PayorIndex, transform_row
 
 pytestmark = pytest.mark.unit

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from claimsync.mapping import Kind, MappingError, load_mapping, parse_mapping
+from claimsync.mapping import Kind, MappingError
+from claimsync.mapping_file import load_mapping, parse_mapping
 
 pytestmark = pytest.mark.unit
 

@@ -50,7 +50,7 @@ def report_zip(rows: list[dict[str, str]]) -> bytes:
 
 
 def claim_rows(n: int, **changes: str) -> list[dict[str, str]]:
-    from claimsync.mapping import load_mapping
+    from claimsync.mapping_file import load_mapping
 
     blank = dict.fromkeys(load_mapping().source_columns, "")
     return [

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from claimsync.mapping import DEFAULT_MAPPING_RESOURCE, ClaimMapping, load_mapping, parse_mapping
+from claimsync.mapping import ClaimMapping
+from claimsync.mapping_file import DEFAULT_MAPPING_RESOURCE, load_mapping, parse_mapping
 from claimsync.transform import (
     MAPPED,
     UNMAPPED,
