@@ -152,11 +152,8 @@ class ClaimMapping:
     )
 
     def __post_init__(self) -> None:
-        keys = [rule for rule in self.rules if rule.kind is Kind.CLAIM_KEY]
-        if len(keys) != 1 or keys[0].field != self.external_id_field:
-            raise MappingError("exactly one claim_key rule, for the external_id_field, is required")
         set_ = partial(object.__setattr__, self)
-        set_("key_rule", keys[0])
+        set_("key_rule", _the_key_rule(self.rules, self.external_id_field))
         set_(
             "columns",
             (*(rule.field for rule in self.rules), self.payor.lookup_field, self.payor.status_field),
@@ -171,7 +168,7 @@ class ClaimMapping:
         set_("steps", tuple(Step(r.field, r.column, at(r.column), _converter(r)) for r in self.rules))
         end_field = None if self.date_range is None else self.date_range.end_field
         set_("date_range_column", None if end_field is None else self.rule_for(end_field).column)
-        set_("key_index", at(keys[0].column))
+        set_("key_index", at(self.key_rule.column))
         set_("payer_id_index", at(self.payor.id_column))
         set_("payer_name_index", at(self.payor.name_column))
 
@@ -242,6 +239,13 @@ class ClaimMapping:
         resolved = (keys, getter)
         self._resolved[header] = resolved
         return resolved
+
+
+def _the_key_rule(rules: Iterable[FieldRule], external_id_field: str) -> FieldRule:
+    keys = [rule for rule in rules if rule.kind is Kind.CLAIM_KEY]
+    if len(keys) != 1 or keys[0].field != external_id_field:
+        raise MappingError("exactly one claim_key rule, for the external_id_field, is required")
+    return keys[0]
 
 
 def _first_spellings(rule_columns: Iterable[str], payor: PayorConfig) -> tuple[str, ...]:
