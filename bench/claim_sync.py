@@ -29,9 +29,10 @@ import requests
 
 from claimsync import layout
 from claimsync.mapping_file import load_mapping
+from claimsync.payors import PayorIndex
 from claimsync.sobject_json import SObjectEncoder  # the JSON form claimsync itself would send
 from claimsync.steps.staged import StagedClaim
-from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
+from claimsync.transform import claim_keys, find_superseded, transform_page
 from local.collaboratemd_emulator.generator import GeneratorSettings, generate_rows, mutate_rows
 from local.syncrun import run_sync, salesforce_counters
 from local.syncworld import FUNCTION_PREFIX, _handler

@@ -22,7 +22,8 @@ from pathlib import Path
 import requests
 
 from claimsync.mapping_file import load_mapping
-from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
+from claimsync.payors import PayorIndex
+from claimsync.transform import claim_keys, find_superseded, transform_page
 from local.collaboratemd_emulator.generator import mutate_rows
 from local.console import ProgressPrinter, format_summary
 from local.syncrun import run_sync

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from claimsync.mapping_file import load_mapping
+from claimsync.payors import PayorIndex
 from claimsync.report import SourceRow, iter_member_rows
-from claimsync.transform import PayorIndex, claim_keys, find_superseded, transform_page
+from claimsync.transform import claim_keys, find_superseded, transform_page
 
 
 def read_report_file(path: Path) -> list[SourceRow]:

@@ -4,7 +4,7 @@ The flow for one report (the state machine runs the first step once, the rest on
 
 1. :func:`find_superseded` over every (row number, ClaimID) of the whole report: the rows a later row
    with the same ClaimID replaces. They become ``DUPLICATE_CLAIM_ID`` rejects.
-2. :meth:`PayorIndex.from_records` from the ``Payor_Mapping__c`` query.
+2. :meth:`claimsync.payors.PayorIndex.from_records` from the ``Payor_Mapping__c`` query.
 3. :func:`transform_page` for each page: each row becomes a :class:`ClaimRecord` (with its fields in
    Bulk CSV string form and a content hash) or a :class:`Rejected` with all of its reasons.
 
@@ -16,12 +16,13 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Collection, Container, Iterable, Iterator, Mapping
+from collections.abc import Collection, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
-from claimsync.mapping import ClaimMapping
+from claimsync.mapping import ClaimMapping, DateRange
+from claimsync.payors import PayorIndex
 from claimsync.values import INVALID_TEXT, InvalidValue
 
 DUPLICATE_CLAIM_ID: Final = "DUPLICATE_CLAIM_ID"
@@ -122,82 +123,6 @@ def find_superseded(keys: Iterable[tuple[int, str | None]], max_length: int = 50
     return superseded
 
 
-# ---------------------------------------------------------------------------------------------- payors
-
-
-def _text(value: Any) -> str:
-    if value is None:
-        return ""
-    return (value if isinstance(value, str) else str(value)).strip()
-
-
-def _is_active(record: Mapping[str, Any]) -> bool:
-    # Active__c is a Checkbox defaulting to true; a record queried without it counts as active.
-    value = record.get("Active__c", True)
-    if isinstance(value, str):
-        return value.strip().lower() in ("true", "1")
-    return value is True
-
-
-class PayorIndex:
-    """Active ``Payor_Mapping__c`` rows, indexed by CMD payer id and by case-folded payer name.
-
-    A key that two active mappings send to different payors is ambiguous: it matches nothing (so the
-    claims show up as Unmapped for an admin to fix) and is counted in ``ambiguous_ids`` /
-    ``ambiguous_names``. Mappings without a ``Claim_Payor__c`` never match.
-    """
-
-    __slots__ = ("_by_id", "_by_name", "ambiguous_ids", "ambiguous_names")
-
-    def __init__(
-        self, by_id: Mapping[str, str] | None = None, by_name: Mapping[str, str] | None = None
-    ) -> None:
-        self._by_id = dict(by_id or {})
-        self._by_name = {name.strip().casefold(): payor for name, payor in (by_name or {}).items()}
-        self.ambiguous_ids = 0
-        self.ambiguous_names = 0
-
-    @classmethod
-    def from_records(cls, records: Iterable[Mapping[str, Any]]) -> PayorIndex:
-        by_id: dict[str, str | None] = {}
-        by_name: dict[str, str | None] = {}
-
-        def add(index: dict[str, str | None], key: str, payor: str) -> None:
-            if index.setdefault(key, payor) != payor:
-                index[key] = None  # ambiguous
-
-        for record in records:
-            payor = _text(record.get("Claim_Payor__c"))
-            if not payor or not _is_active(record):
-                continue
-            payer_id = _text(record.get("CMD_Payer_Id__c"))
-            if payer_id:
-                add(by_id, payer_id, payor)
-            payer_name = _text(record.get("CMD_Payer_Name__c")).casefold()
-            if payer_name:
-                add(by_name, payer_name, payor)
-        index = cls(
-            {key: payor for key, payor in by_id.items() if payor is not None},
-            {key: payor for key, payor in by_name.items() if payor is not None},
-        )
-        index.ambiguous_ids = sum(1 for payor in by_id.values() if payor is None)
-        index.ambiguous_names = sum(1 for payor in by_name.values() if payor is None)
-        return index
-
-    def __len__(self) -> int:
-        return len(self._by_id) + len(self._by_name)
-
-    def resolve(self, payer_id: str, payer_name: str) -> str | None:
-        """The Claim_Payor__c id: by payer id (exact, trimmed) first, then by name (case-insensitive)."""
-        if payer_id:
-            payor = self._by_id.get(payer_id.strip())
-            if payor is not None:
-                return payor
-        if payer_name:
-            return self._by_name.get(payer_name.strip().casefold())
-        return None
-
-
 # ------------------------------------------------------------------------------------------- transform
 
 
@@ -265,6 +190,20 @@ def transform_row(
     ``invalid_text``: the report columns whose value the reader had to repair (``claimsync.text``).
     """
     source = mapping.source_values(row)
+    fields, reasons = _convert(row, source, mapping, invalid_text)
+    if mapping.date_range is not None and _ends_before_start(fields, mapping.date_range):
+        reason = Reason(INVALID_DATE_RANGE, mapping.date_range_column)
+        reasons = [reason] if reasons is None else [*reasons, reason]
+    if reasons is not None:
+        return Rejected(row_number, source[mapping.key_index].strip() or None, tuple(reasons))
+    return _accepted(source, fields, mapping, payors)
+
+
+def _convert(
+    row: Mapping[str, str], source: Sequence[str], mapping: ClaimMapping, invalid_text: Collection[str]
+) -> tuple[dict[str, str | None], list[Reason] | None]:
+    """Every field rule applied to the row's readable values: the fields converted, and the reasons
+    (None: none) — unreadable columns first, then each distinct conversion failure in rule order."""
     fields: dict[str, str | None] = {}
     reasons: list[Reason] | None = None
     skip: Container[int] = ()
@@ -282,16 +221,19 @@ def transform_row(
                 reasons = [reason]
             elif reason not in reasons:  # e.g. one bad date column feeding a date and a checkbox
                 reasons.append(reason)
-    date_range = mapping.date_range
-    if date_range is not None:
-        start, end = fields.get(date_range.start_field), fields.get(date_range.end_field)
-        # yyyy-MM-dd with 4-digit years: string order is date order.
-        if start is not None and end is not None and end < start:
-            reason = Reason(INVALID_DATE_RANGE, mapping.date_range_column)
-            reasons = [reason] if reasons is None else [*reasons, reason]
-    if reasons is not None:
-        return Rejected(row_number, source[mapping.key_index].strip() or None, tuple(reasons))
+    return fields, reasons
 
+
+def _ends_before_start(fields: Mapping[str, str | None], date_range: DateRange) -> bool:
+    start, end = fields.get(date_range.start_field), fields.get(date_range.end_field)
+    # yyyy-MM-dd with 4-digit years: string order is date order.
+    return start is not None and end is not None and end < start
+
+
+def _accepted(
+    source: Sequence[str], fields: dict[str, str | None], mapping: ClaimMapping, payors: PayorIndex
+) -> ClaimRecord:
+    """The record of a valid row: its payor resolved into the lookup and status fields, then hashed."""
     payer_id = source[mapping.payer_id_index].strip()
     payer_name = source[mapping.payer_name_index].strip()
     payor = payors.resolve(payer_id, payer_name)

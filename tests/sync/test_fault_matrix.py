@@ -18,7 +18,8 @@ from typing import Any
 import pytest
 
 from claimsync.mapping_file import load_mapping
-from claimsync.transform import ClaimRecord, PayorIndex, claim_keys, find_superseded, transform_page
+from claimsync.payors import PayorIndex
+from claimsync.transform import ClaimRecord, claim_keys, find_superseded, transform_page
 from local.collaboratemd_emulator.generator import mutate_rows
 from local.world import salesforce_gateway
 from tests.sync.conftest import assert_invariants, clean_rows

@@ -15,7 +15,8 @@ from claimsync.bulk_csv import (
     write_bulk_csv,
 )
 from claimsync.mapping_file import load_mapping
-from claimsync.transform import ClaimRecord, PayorIndex, transform_row
+from claimsync.payors import PayorIndex
+from claimsync.transform import ClaimRecord, transform_row
 
 pytestmark = pytest.mark.unit
 

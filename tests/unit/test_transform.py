@@ -14,11 +14,11 @@ from hypothesis import strategies as st
 
 from claimsync.mapping import ClaimMapping
 from claimsync.mapping_file import DEFAULT_MAPPING_RESOURCE, load_mapping, parse_mapping
+from claimsync.payors import PayorIndex
 from claimsync.transform import (
     MAPPED,
     UNMAPPED,
     ClaimRecord,
-    PayorIndex,
     Reason,
     Rejected,
     claim_keys,

@@ -12,19 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claimsync import layout
+from claimsync.payors import PayorIndex
 from claimsync.staging import Staging, previous_shards
 from claimsync.steps.contract import to_payload
 from claimsync.steps.deps import Deps
 from claimsync.steps.run import Run
 from claimsync.steps.staged import PageOutcome, Reject, StagedClaim, StagedPage, UnmappedPayer, encode_claims
-from claimsync.transform import (
-    PageResult,
-    PayorIndex,
-    claim_keys,
-    external_id_key,
-    find_superseded,
-    transform_page,
-)
+from claimsync.transform import PageResult, claim_keys, external_id_key, find_superseded, transform_page
 
 
 @dataclass(frozen=True)
