@@ -131,19 +131,29 @@ def check(settings: DataclassInstance, *, name_of: Callable[[str], str] = str) -
     for f in fields(settings):
         rules, value, name = rules_of(f), getattr(settings, f.name), name_of(f.name)
         if isinstance(value, int | float) and not isinstance(value, bool):
-            low, high = rules.low, rules.high
-            if low is not None and high is not None and not low <= value <= high:
-                problems.append(f"{name} must be between {low:g} and {high:g}")
-            elif low is not None and value < low:
-                problems.append(f"{name} must be at least {low:g}")
-            elif high is not None and value > high:
-                problems.append(f"{name} must be at most {high:g}")
+            problems.extend(_out_of_bounds(name, value, rules.low, rules.high))
         if rules.pattern is not None:
-            items = value if isinstance(value, tuple) else (value,)
-            if not all(isinstance(i, str) and re.fullmatch(rules.pattern, i) for i in items):
-                what = "every item of " if isinstance(value, tuple) else ""
-                problems.append(f"{what}{name} must match {rules.pattern}")
+            problems.extend(_unmatched(name, value, rules.pattern))
     return problems
+
+
+def _out_of_bounds(name: str, value: float, low: float | None, high: float | None) -> list[str]:
+    if low is not None and high is not None and not low <= value <= high:
+        return [f"{name} must be between {low:g} and {high:g}"]
+    if low is not None and value < low:
+        return [f"{name} must be at least {low:g}"]
+    if high is not None and value > high:
+        return [f"{name} must be at most {high:g}"]
+    return []
+
+
+def _unmatched(name: str, value: object, pattern: str) -> list[str]:
+    """``value`` (a string, or each item of a tuple) must match ``pattern`` whole."""
+    items = value if isinstance(value, tuple) else (value,)
+    if all(isinstance(i, str) and re.fullmatch(pattern, i) for i in items):
+        return []
+    what = "every item of " if isinstance(value, tuple) else ""
+    return [f"{what}{name} must match {pattern}"]
 
 
 def convert(hint: Any, raw: object) -> object:
