@@ -359,10 +359,10 @@ class BulkJobs:
                 return
             info = self._update(job_id, state="InProgress")
         started = time.monotonic()
-        if self.faults.take_fail_next_job():
+        if self.faults.take_fail_job():
             self._finish_failed(
                 job_id,
-                "InternalServerError : An unexpected error occurred (injected by the emulator's fail_next_job fault)",
+                "InternalServerError : An unexpected error occurred (injected by the emulator's fail_job fault)",
                 started,
             )
             return
@@ -549,126 +549,169 @@ class _Plan:
         return values
 
     def _batch(self, rows: list[list[str]], ok_w: Any, bad_w: Any) -> tuple[int, int]:
-        obj, store, faults = self.obj, self.jobs.store, self.jobs.faults
-        errors: list[F.FieldError | None] = [None] * len(rows)
-        converted: list[dict[str, Any]] = [{}] * len(rows)
-        keys: list[str] = [""] * len(rows)
-        ki = self.key_index
-        for n, row in enumerate(rows):
-            try:
-                if ki is not None:
-                    keys[n] = row[ki].strip()
-                    if self.operation == "upsert" and keys[n].lower() in self.duplicates:
-                        raise F.FieldError("DUPLICATE_VALUE", f"Duplicate external id specified: {keys[n]}")
-                if self.operation in ("update", "delete"):
-                    if not keys[n]:
-                        raise F.FieldError(
-                            "MISSING_ARGUMENT", f"Id not specified in an {self.operation} call"
-                        )
-                    keys[n] = self.jobs.records._collection_id(keys[n])
-                    if keys[n][:3] != obj.key_prefix:
-                        raise F.FieldError("MALFORMED_ID", f"Id value of incorrect type: {row[ki]}", ["Id"])  # type: ignore[index]
-                if self.operation != "delete":
-                    converted[n] = self._convert(row)
-            except F.FieldError as row_error:
-                errors[n] = row_error
-
-        with store.transaction():
-            existing: dict[str, str] = {}
-            if self.operation == "upsert":
-                assert self.ext is not None
-                found = store.find_ids(
-                    obj, self.ext, (k for n, k in enumerate(keys) if k and errors[n] is None)
-                )
-                existing = {k: v[0] for k, v in found.items()}
-            elif self.operation in ("update", "delete"):
-                present = store.existing_ids(obj, (k for n, k in enumerate(keys) if errors[n] is None))
-                existing = {k.lower(): k for k in present}
-
-            inserts: list[int] = []
-            updates: list[int] = []
-            ids_by_row: list[str] = [""] * len(rows)
-            for n in range(len(rows)):
-                if errors[n] is not None:
-                    continue
-                key = keys[n]
-                rid = existing.get(key.lower()) if key else None
-                if self.operation in ("update", "delete") and rid is None:
-                    errors[n] = F.FieldError("ENTITY_IS_DELETED", "entity is deleted")
-                    continue
-                if self.operation == "upsert" and not key and self.ext and self.ext.name != "Id":
-                    errors[n] = F.FieldError("MISSING_ARGUMENT", f"{self.ext.name} not specified")
-                    continue
-                if faults.lock_row_share and faults.lock_row(key or str(n)):
-                    errors[n] = lock_row_error(rid or "")
-                    continue
-                values = converted[n]
-                if rid is None and self.operation in ("insert", "upsert"):
-                    missing = [
-                        f.name for f in obj.fields.values() if f.required and values.get(f.name) is None
-                    ]
-                    inserts.append(n)
-                else:
-                    missing = [
-                        f.name
-                        for f in obj.fields.values()
-                        if f.required and f.name in values and values[f.name] is None
-                    ]
-                    ids_by_row[n] = rid or ""
-                    updates.append(n)
-                if missing:
-                    errors[n] = F.FieldError(
-                        "REQUIRED_FIELD_MISSING",
-                        f"Required fields are missing: [{', '.join(missing)}]",
-                        missing,
-                    )
-            if self.operation != "delete":
-                candidates = [n for n in inserts + updates if errors[n] is None]
-                ref_errors = self.jobs.records.check_references(obj, [converted[n] for n in candidates])
-                for n, err in zip(candidates, ref_errors, strict=True):
-                    if err:
-                        errors[n] = err
-            inserts = [n for n in inserts if errors[n] is None]
-            updates = [n for n in updates if errors[n] is None]
-
+        """Write one batch (one SQLite transaction); its rows go to the success or failed results."""
+        batch = _Batch(self, rows)
+        batch.prepare()
+        with self.jobs.store.transaction():
+            batch.classify(batch.existing_ids())
+            batch.check_references()
             now = F.now_sf()
-            if inserts:
-                new_ids = store.allocate_ids(obj, len(inserts))
-                rows_in = [
-                    store.prepare_insert(obj, converted[n], rid, now)
-                    for n, rid in zip(inserts, new_ids, strict=True)
-                ]
-                for n, rid, err in zip(inserts, new_ids, store.insert_many(obj, rows_in), strict=True):
-                    if err:
-                        errors[n] = err
-                    else:
-                        ids_by_row[n] = rid
-            if updates and self.operation == "delete":
-                store.delete_many(obj, [ids_by_row[n] for n in updates])
-            elif updates:
-                work = []
-                for n in updates:
-                    values = converted[n]
-                    if self.ext and self.ext.name in values:
-                        values = {k: v for k, v in values.items() if k != self.ext.name}
-                    work.append((ids_by_row[n], values))
-                nonempty = [(n, w) for n, w in zip(updates, work, strict=True) if w[1]]
-                results = store.update_many(obj, [w for _, w in nonempty], now) if nonempty else []
-                for (n, _), err in zip(nonempty, results, strict=True):
-                    if err:
-                        errors[n] = err
+            batch.insert(now)
+            batch.update_or_delete(now)
+        return len(rows), batch.write_results(ok_w, bad_w)
 
-        inserted = set(inserts)
+
+class _Batch:
+    """One batch of a job's rows, taken through named steps; ``errors[n]`` is row n's failure.
+
+    prepare (key and values of each row) -> existing_ids (one lookup) -> classify (insert or update,
+    lock-row fault, required fields) -> check_references -> insert / update_or_delete -> write_results.
+    """
+
+    def __init__(self, plan: _Plan, rows: list[list[str]]) -> None:
+        self.plan = plan
+        self.obj = plan.obj
+        self.store = plan.jobs.store
+        self.operation = plan.operation
+        self.rows = rows
+        self.errors: list[F.FieldError | None] = [None] * len(rows)
+        self.values: list[dict[str, Any]] = [{}] * len(rows)
+        self.keys: list[str] = [""] * len(rows)  # the external id or record id a row names
+        self.ids: list[str] = [""] * len(rows)  # the record id a row wrote
+        self.inserts: list[int] = []
+        self.updates: list[int] = []  # rows that update (or delete) an existing record
+
+    @property
+    def by_id(self) -> bool:
+        return self.operation in ("update", "delete")
+
+    def _live(self, candidates: list[int]) -> list[int]:
+        return [n for n in candidates if self.errors[n] is None]
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        for n, row in enumerate(self.rows):
+            try:
+                if self.plan.key_index is not None:
+                    self._read_key(n, row[self.plan.key_index])
+                if self.operation != "delete":
+                    self.values[n] = self.plan._convert(row)
+            except F.FieldError as row_error:
+                self.errors[n] = row_error
+
+    def _read_key(self, n: int, cell: str) -> None:
+        """Row n's key: its external id, or (update, delete) its record id checked and made 18 long."""
+        self.keys[n] = key = cell.strip()
+        if self.operation == "upsert" and key.lower() in self.plan.duplicates:
+            raise F.FieldError("DUPLICATE_VALUE", f"Duplicate external id specified: {key}")
+        if not self.by_id:
+            return
+        if not key:
+            raise F.FieldError("MISSING_ARGUMENT", f"Id not specified in an {self.operation} call")
+        self.keys[n] = rid = self.plan.jobs.records._collection_id(key)
+        if rid[:3] != self.obj.key_prefix:
+            raise F.FieldError("MALFORMED_ID", f"Id value of incorrect type: {cell}", ["Id"])
+
+    def existing_ids(self) -> dict[str, str]:
+        """Lower-cased key -> record id, for the keys of rows still alive."""
+        keys = (self.keys[n] for n in self._live(list(range(len(self.rows)))))
+        if self.operation == "upsert":
+            assert self.plan.ext is not None
+            found = self.store.find_ids(self.obj, self.plan.ext, (k for k in keys if k))
+            return {k: v[0] for k, v in found.items()}
+        if self.by_id:
+            return {k.lower(): k for k in self.store.existing_ids(self.obj, keys)}
+        return {}
+
+    def classify(self, existing: dict[str, str]) -> None:
+        locking = self.plan.jobs.faults.locking_rows
+        for n in self._live(list(range(len(self.rows)))):
+            try:
+                self._classify_row(n, existing, locking)
+            except F.FieldError as row_error:
+                self.errors[n] = row_error
+
+    def _classify_row(self, n: int, existing: dict[str, str], locking: bool) -> None:
+        key, ext = self.keys[n], self.plan.ext
+        rid = existing.get(key.lower()) if key else None
+        if self.by_id and rid is None:
+            raise F.FieldError("ENTITY_IS_DELETED", "entity is deleted")
+        if self.operation == "upsert" and not key and ext and ext.name != "Id":
+            raise F.FieldError("MISSING_ARGUMENT", f"{ext.name} not specified")
+        if locking and self.plan.jobs.faults.lock_row(key or str(n)):
+            raise lock_row_error(rid or "")
+        inserting = rid is None and self.operation in ("insert", "upsert")
+        (self.inserts if inserting else self.updates).append(n)
+        if not inserting:
+            self.ids[n] = rid or ""
+        values = self.values[n]
+        missing = [
+            f.name
+            for f in self.obj.fields.values()
+            if f.required and (inserting or f.name in values) and values.get(f.name) is None
+        ]
+        if missing:
+            message = f"Required fields are missing: [{', '.join(missing)}]"
+            raise F.FieldError("REQUIRED_FIELD_MISSING", message, missing)
+
+    def check_references(self) -> None:
+        """Lookups must name existing records of their object; then only rows still alive go on."""
+        if self.operation != "delete":
+            candidates = self._live(self.inserts + self.updates)
+            found = self.plan.jobs.records.check_references(self.obj, [self.values[n] for n in candidates])
+            for n, err in zip(candidates, found, strict=True):
+                if err:
+                    self.errors[n] = err
+        self.inserts, self.updates = self._live(self.inserts), self._live(self.updates)
+
+    def insert(self, now: str) -> None:
+        if not self.inserts:
+            return
+        new_ids = self.store.allocate_ids(self.obj, len(self.inserts))
+        prepared = [
+            self.store.prepare_insert(self.obj, self.values[n], rid, now)
+            for n, rid in zip(self.inserts, new_ids, strict=True)
+        ]
+        results = self.store.insert_many(self.obj, prepared)
+        for n, rid, err in zip(self.inserts, new_ids, results, strict=True):
+            if err:
+                self.errors[n] = err
+            else:
+                self.ids[n] = rid
+
+    def update_or_delete(self, now: str) -> None:
+        if not self.updates:
+            return
+        if self.operation == "delete":
+            self.store.delete_many(self.obj, [self.ids[n] for n in self.updates])
+            return
+        ext = self.plan.ext
+        work = []
+        for n in self.updates:
+            values = self.values[n]
+            if ext and ext.name in values:
+                values = {k: v for k, v in values.items() if k != ext.name}
+            if values:  # a row that only names its record changes nothing
+                work.append((n, (self.ids[n], values)))
+        results = self.store.update_many(self.obj, [w for _, w in work], now) if work else []
+        for (n, _), err in zip(work, results, strict=True):
+            if err:
+                self.errors[n] = err
+
+    def write_results(self, ok_w: Any, bad_w: Any) -> int:
+        """Each row to the success or the failed results, in upload order; the number failed."""
+        inserted = set(self.inserts)
         failed = 0
-        for n, row in enumerate(rows):
-            err = errors[n]
+        for n, row in enumerate(self.rows):
+            err = self.errors[n]
             if err is None:
-                ok_w.writerow([ids_by_row[n], "true" if n in inserted else "false", *row])
+                ok_w.writerow([self.ids[n], "true" if n in inserted else "false", *row])
             else:
                 failed += 1
-                shown_id = keys[n] if self.operation in ("update", "delete") else ""
+                shown_id = self.keys[n] if self.by_id else ""
                 bad_w.writerow([shown_id, err.as_bulk(), *row])
-        return len(rows), failed
+        return failed
 
 
 def _csv_line(values: list[str]) -> str:
