@@ -127,38 +127,7 @@ class BulkJobs:
     # -- API operations ---------------------------------------------------------------------------
 
     def create(self, body: Any, api_version: str) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise BulkError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
-        operation = body.get("operation")
-        if operation not in OPERATIONS:
-            if operation in ("hardDelete",):
-                raise BulkError(400, "FEATURENOTENABLED", "hardDelete is not enabled in this org")
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
-        obj_name = body.get("object")
-        obj = self.schema.object(obj_name) if isinstance(obj_name, str) else None
-        if obj is None:
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Unable to find object: {obj_name}")
-        content_type = body.get("contentType", "CSV")
-        if content_type != "CSV":
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Unsupported content type: {content_type}")
-        delimiter = body.get("columnDelimiter", "COMMA")
-        if delimiter not in DELIMITERS:
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid column delimiter: {delimiter}")
-        line_ending = body.get("lineEnding", "LF")
-        if line_ending not in LINE_ENDINGS:
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid line ending: {line_ending}")
-        ext_name = body.get("externalIdFieldName")
-        ext_field: FieldDef | None = None
-        if operation == "upsert":
-            if not ext_name:
-                raise BulkError(400, "INVALIDJOB", "InvalidJob : External ID was blank for Upsert")
-            ext_field = obj.field(str(ext_name))
-            if ext_field is None or not (ext_field.external_id or ext_field.name == "Id"):
-                raise BulkError(
-                    400,
-                    "INVALIDJOB",
-                    f"InvalidJob : Field name provided, {ext_name} is not an External ID or indexed field for {obj.name}",
-                )
+        operation, obj, ext_field, delimiter, line_ending = self._job_request(body)
         (job_id,) = self.store.allocate_ids(_JOB_OBJECT, 1)
         now = F.now_sf()
         version = api_version.lstrip("v")
@@ -189,6 +158,31 @@ class BulkJobs:
         (self.jobs_dir / job_id).mkdir(parents=True, exist_ok=True)
         self.store.save_job(info, time.time())
         return self.public(info, full=False)
+
+    def _job_request(self, body: Any) -> tuple[str, ObjectDef, FieldDef | None, str, str]:
+        """A create-job body checked: (operation, object, external id field, delimiter, line ending)."""
+        if not isinstance(body, dict):
+            raise BulkError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+        operation = body.get("operation")
+        if operation not in OPERATIONS:
+            if operation in ("hardDelete",):
+                raise BulkError(400, "FEATURENOTENABLED", "hardDelete is not enabled in this org")
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
+        obj_name = body.get("object")
+        obj = self.schema.object(obj_name) if isinstance(obj_name, str) else None
+        if obj is None:
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Unable to find object: {obj_name}")
+        content_type = body.get("contentType", "CSV")
+        if content_type != "CSV":
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Unsupported content type: {content_type}")
+        delimiter = body.get("columnDelimiter", "COMMA")
+        if delimiter not in DELIMITERS:
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid column delimiter: {delimiter}")
+        line_ending = body.get("lineEnding", "LF")
+        if line_ending not in LINE_ENDINGS:
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid line ending: {line_ending}")
+        ext_field = _upsert_field(obj, body.get("externalIdFieldName")) if operation == "upsert" else None
+        return str(operation), obj, ext_field, str(delimiter), str(line_ending)
 
     @staticmethod
     def public(info: dict[str, Any], *, full: bool = True) -> dict[str, Any]:
@@ -477,11 +471,16 @@ class _Plan:
                 self.key_index = i
             prefix = self.jobs.records.ref_prefix(f)
             self.columns.append((i, f, F.csv_converter(f, prefix)))
-        if self.operation in ("update", "delete") and self.key_index is None:
-            raise JobFailed("InvalidBatch : Field name not found : Id")
-        if self.operation == "upsert" and self.key_index is None:
+        self._require_key()
+
+    def _require_key(self) -> None:
+        """Update and delete need the Id column, upsert the external id's."""
+        if self.key_index is not None or self.operation == "insert":
+            return
+        if self.operation == "upsert":
             assert self.ext is not None
             raise JobFailed(f"InvalidBatch : Field name not found : {self.ext.name}")
+        raise JobFailed("InvalidBatch : Field name not found : Id")
 
     def run(self) -> tuple[int, int, bool]:
         """Process every row; returns (processed, failed, aborted)."""
@@ -633,6 +632,20 @@ class _Batch:
                 self.errors[n] = row_error
 
     def _classify_row(self, n: int, existing: dict[str, str], locking: bool) -> None:
+        rid = self._record_of(n, existing, locking)
+        inserting = rid is None and self.operation in ("insert", "upsert")
+        if inserting:
+            self.inserts.append(n)
+        else:
+            self.updates.append(n)
+            self.ids[n] = rid or ""
+        missing = _missing_required(self.obj, self.values[n], inserting)
+        if missing:
+            message = f"Required fields are missing: [{', '.join(missing)}]"
+            raise F.FieldError("REQUIRED_FIELD_MISSING", message, missing)
+
+    def _record_of(self, n: int, existing: dict[str, str], locking: bool) -> str | None:
+        """The existing record row n writes (None: a new one); a row whose record cannot be had fails."""
         key, ext = self.keys[n], self.plan.ext
         rid = existing.get(key.lower()) if key else None
         if self.by_id and rid is None:
@@ -641,19 +654,7 @@ class _Batch:
             raise F.FieldError("MISSING_ARGUMENT", f"{ext.name} not specified")
         if locking and self.plan.jobs.faults.lock_row(key or str(n)):
             raise lock_row_error(rid or "")
-        inserting = rid is None and self.operation in ("insert", "upsert")
-        (self.inserts if inserting else self.updates).append(n)
-        if not inserting:
-            self.ids[n] = rid or ""
-        values = self.values[n]
-        missing = [
-            f.name
-            for f in self.obj.fields.values()
-            if f.required and (inserting or f.name in values) and values.get(f.name) is None
-        ]
-        if missing:
-            message = f"Required fields are missing: [{', '.join(missing)}]"
-            raise F.FieldError("REQUIRED_FIELD_MISSING", message, missing)
+        return rid
 
     def check_references(self) -> None:
         """Lookups must name existing records of their object; then only rows still alive go on."""
@@ -712,6 +713,28 @@ class _Batch:
                 shown_id = self.keys[n] if self.by_id else ""
                 bad_w.writerow([shown_id, err.as_bulk(), *row])
         return failed
+
+
+def _upsert_field(obj: ObjectDef, ext_name: Any) -> FieldDef:
+    if not ext_name:
+        raise BulkError(400, "INVALIDJOB", "InvalidJob : External ID was blank for Upsert")
+    ext_field = obj.field(str(ext_name))
+    if ext_field is None or not (ext_field.external_id or ext_field.name == "Id"):
+        raise BulkError(
+            400,
+            "INVALIDJOB",
+            f"InvalidJob : Field name provided, {ext_name} is not an External ID or indexed field for {obj.name}",
+        )
+    return ext_field
+
+
+def _missing_required(obj: ObjectDef, values: dict[str, Any], inserting: bool) -> list[str]:
+    """Required fields left empty: on insert every one not given, on update every one set to null."""
+    return [
+        f.name
+        for f in obj.fields.values()
+        if f.required and (inserting or f.name in values) and values.get(f.name) is None
+    ]
 
 
 def _csv_line(values: list[str]) -> str:
