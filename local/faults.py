@@ -126,7 +126,7 @@ class FaultCatalog:
 
 def _target(kind: FaultKind, on: Any) -> str:
     assert kind.targets is not None
-    if on != ANY_CALL and on not in kind.targets:
+    if not isinstance(on, str) or (on != ANY_CALL and on not in kind.targets):
         raise FaultError(f'on must be "{ANY_CALL}" or one of: {", ".join(sorted(kind.targets))}')
     return str(on)
 

@@ -40,6 +40,7 @@ def test_a_declaration_parses_once_into_a_frozen_fault_with_defaults() -> None:
         ({"kind": "fail"}, "a fail fault needs status"),
         ({"kind": "fail", "status": 404}, "status must be an integer in [500, 599]"),
         ({"kind": "fail", "status": 500, "on": "c"}, 'on must be "*" or one of: a, b'),
+        ({"kind": "fail", "status": 500, "on": ["a"]}, 'on must be "*" or one of: a, b'),
         ({"kind": "fail", "status": 500, "count": 0}, "count must be an integer of at least 1"),
         ({"kind": "slow", "seconds": 1, "on": "a"}, "unknown key(s) for a slow fault: on"),
         ({"kind": "slow", "seconds": 0}, "seconds must be a number in (0, 5]"),
