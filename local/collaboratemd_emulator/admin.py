@@ -7,11 +7,15 @@ It drives the same ``ReportEngine`` the report calls use. Bad input is answered 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, request
 
-from .engine import EngineInputError, Fault, ReportEngine
+from local.faults import FaultError
+
+from .engine import EngineInputError, ReportEngine
+from .faults import CATALOG
 from .generator import GeneratorSettings, generate_report
 from .reportfile import ReportFileError, normalize_rows, parse_report_bytes, rows_from_json_value
 
@@ -21,56 +25,70 @@ _LOOPBACK = frozenset({"127.0.0.1", "::1"})
 
 
 def admin_blueprint(engine: ReportEngine) -> Blueprint:
+    """The ``/__admin`` routes over ``engine``: rows, configuration, faults, counters, reset."""
     bp = Blueprint("collaboratemd_admin", __name__, url_prefix=ADMIN_PREFIX)
+    bp.before_request(_loopback_only)
+    bp.register_error_handler(EngineInputError, _bad_input)
+    bp.register_error_handler(ReportFileError, _bad_input)
+    bp.register_error_handler(FaultError, _bad_input)
+    rows, report = RowsAdmin(engine), ReportAdmin(engine)
+    routes: list[tuple[str, str, Callable[[], Response]]] = [
+        ("GET", "", report.overview),
+        ("GET", "/rows", rows.get),
+        ("PUT", "/rows", rows.put),
+        ("PATCH", "/rows", rows.patch),
+        ("POST", "/generate", rows.generate),
+        ("POST", "/mutate", rows.mutate),
+        ("GET", "/config", report.get_config),
+        ("POST", "/config", report.set_config),
+        ("GET", "/faults", report.get_faults),
+        ("POST", "/faults", report.add_faults),
+        ("DELETE", "/faults", report.clear_faults),
+        ("GET", "/calls", report.calls),
+        ("POST", "/running", report.set_running),
+        ("POST", "/reset", report.reset),
+    ]
+    for method, rule, view in routes:
+        bp.add_url_rule(rule, f"{method.lower()}_{view.__name__}", view, methods=[method])
+    return bp
 
-    @bp.before_request
-    def loopback_only() -> Response | None:
-        if request.remote_addr not in _LOOPBACK:
-            return _json({"error": "the admin interface answers loopback callers only"}, 403)
-        return None
 
-    @bp.errorhandler(EngineInputError)
-    @bp.errorhandler(ReportFileError)
-    def bad_input(exc: ValueError) -> Response:
-        return _json({"error": str(exc)}, 400)
+def _loopback_only() -> Response | None:
+    if request.remote_addr not in _LOOPBACK:
+        return _json({"error": "the admin interface answers loopback callers only"}, 403)
+    return None
 
-    @bp.get("")
-    def overview() -> Response:
-        return _json(engine.overview())
 
-    @bp.get("/rows")
-    def get_rows() -> Response:
-        rows = engine.rows()
+def _bad_input(exc: Exception) -> Response:
+    return _json({"error": str(exc)}, 400)
+
+
+class RowsAdmin:
+    """The rows the report serves: read, replace, edit, generate, mutate."""
+
+    def __init__(self, engine: ReportEngine) -> None:
+        self.engine = engine
+
+    def get(self) -> Response:
+        rows = self.engine.rows()
         limit_text = request.args.get("limit")
         if limit_text is not None:
             if not limit_text.isdigit():
                 raise EngineInputError("limit must be a non-negative integer")
             rows = rows[: int(limit_text)]
-        return _json({"count": len(engine.rows()), "rows": rows})
+        return _json({"count": len(self.engine.rows()), "rows": rows})
 
-    @bp.put("/rows")
-    def put_rows() -> Response:
+    def put(self) -> Response:
         data = request.get_data()
         if request.mimetype in ("text/csv", "application/csv"):
             rows = parse_report_bytes(data, "csv")
         else:
             rows = rows_from_json_value(_json_body())
-        return _json({"count": engine.replace_rows(rows)})
+        return _json({"count": self.engine.replace_rows(rows)})
 
-    @bp.patch("/rows")
-    def patch_rows() -> Response:
+    def patch(self) -> Response:
         body = _object_body({"updates", "delete", "append"})
-        updates: list[tuple[str, dict[str, str]]] = []
-        for index, item in enumerate(_list(body, "updates")):
-            if not isinstance(item, dict) or set(item) != {"ClaimID", "set"}:
-                raise EngineInputError(f'updates[{index}] must be an object with "ClaimID" and "set"')
-            if not isinstance(item["ClaimID"], str) or not isinstance(item["set"], dict):
-                raise EngineInputError(f'updates[{index}]: "ClaimID" must be text and "set" an object')
-            try:
-                values = normalize_rows([item["set"]])[0]
-            except ReportFileError as exc:
-                raise EngineInputError(f"updates[{index}].set: {exc}") from None
-            updates.append((item["ClaimID"], values))
+        updates = [_row_update(index, item) for index, item in enumerate(_list(body, "updates"))]
         delete = _list(body, "delete")
         if any(not isinstance(claim_id, str) for claim_id in delete):
             raise EngineInputError("delete must be a list of ClaimID texts")
@@ -78,10 +96,9 @@ def admin_blueprint(engine: ReportEngine) -> Blueprint:
             append = normalize_rows(_list(body, "append"))
         except ReportFileError as exc:
             raise EngineInputError(f"append: {exc}") from None
-        return _json(engine.patch_rows(updates, delete, append))
+        return _json(self.engine.patch_rows(updates, delete, append))
 
-    @bp.post("/generate")
-    def generate() -> Response:
+    def generate(self) -> Response:
         body = _object_body({"claims", "seed", "malformed_share", "duplicate_share", "unmapped_share"})
         claims = body.get("claims", GeneratorSettings.claims)
         if isinstance(claims, int) and not isinstance(claims, bool) and claims > MAX_GENERATED_CLAIMS:
@@ -90,7 +107,7 @@ def admin_blueprint(engine: ReportEngine) -> Blueprint:
             report = generate_report(GeneratorSettings(**body))
         except ValueError as exc:
             raise EngineInputError(str(exc)) from None
-        count = engine.replace_rows(report.rows)
+        count = self.engine.replace_rows(report.rows)
         return _json(
             {
                 "count": count,
@@ -100,60 +117,64 @@ def admin_blueprint(engine: ReportEngine) -> Blueprint:
             }
         )
 
-    @bp.post("/mutate")
-    def mutate() -> Response:
+    def mutate(self) -> Response:
         body = _object_body({"share", "seed"})
         seed = body.get("seed", 1)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise EngineInputError("seed must be an integer")
-        changed = engine.mutate(body.get("share", 0.01), seed)
+        changed = self.engine.mutate(body.get("share", 0.01), seed)
         return _json({"changed": len(changed), "claim_ids": changed})
 
-    @bp.get("/config")
-    def get_config() -> Response:
-        return _json(engine.config().to_json())
 
-    @bp.post("/config")
-    def set_config() -> Response:
-        return _json(engine.update_config(_json_body()).to_json())
+def _row_update(index: int, item: Any) -> tuple[str, dict[str, str]]:
+    """One ``{"ClaimID": ..., "set": {...}}`` of a rows PATCH, its values coerced to text."""
+    if not isinstance(item, dict) or set(item) != {"ClaimID", "set"}:
+        raise EngineInputError(f'updates[{index}] must be an object with "ClaimID" and "set"')
+    if not isinstance(item["ClaimID"], str) or not isinstance(item["set"], dict):
+        raise EngineInputError(f'updates[{index}]: "ClaimID" must be text and "set" an object')
+    try:
+        return item["ClaimID"], normalize_rows([item["set"]])[0]
+    except ReportFileError as exc:
+        raise EngineInputError(f"updates[{index}].set: {exc}") from None
 
-    @bp.get("/faults")
-    def get_faults() -> Response:
-        return _json({"faults": engine.faults()})
 
-    @bp.post("/faults")
-    def add_faults() -> Response:
-        body = _json_body()
-        specs = body if isinstance(body, list) else [body]
-        faults = []
-        for index, spec in enumerate(specs):
-            try:
-                faults.append(Fault.parse(spec))
-            except EngineInputError as exc:
-                raise EngineInputError(f"fault {index}: {exc}") from None
-        engine.add_faults(faults)
-        return _json({"queued": len(faults), "faults": engine.faults()})
+class ReportAdmin:
+    """How reports are served and observed: configuration, faults, call counters, running reports."""
 
-    @bp.delete("/faults")
-    def clear_faults() -> Response:
-        engine.clear_faults()
+    def __init__(self, engine: ReportEngine) -> None:
+        self.engine = engine
+
+    def overview(self) -> Response:
+        return _json(self.engine.overview())
+
+    def get_config(self) -> Response:
+        return _json(self.engine.config().to_json())
+
+    def set_config(self) -> Response:
+        return _json(self.engine.update_config(_json_body()).to_json())
+
+    def get_faults(self) -> Response:
+        return _json({"faults": self.engine.faults()})
+
+    def add_faults(self) -> Response:
+        faults = CATALOG.parse_body(_json_body())
+        self.engine.add_faults(faults)
+        return _json({"queued": len(faults), "faults": self.engine.faults()})
+
+    def clear_faults(self) -> Response:
+        self.engine.clear_faults()
         return _json({"faults": []})
 
-    @bp.get("/calls")
-    def calls() -> Response:
-        return _json(engine.calls())
+    def calls(self) -> Response:
+        return _json(self.engine.calls())
 
-    @bp.post("/running")
-    def set_running() -> Response:
+    def set_running(self) -> Response:
         body = _object_body({"remaining_polls"})
-        return _json({"requests": engine.set_remaining_polls(body.get("remaining_polls", 0))})
+        return _json({"requests": self.engine.set_remaining_polls(body.get("remaining_polls", 0))})
 
-    @bp.post("/reset")
-    def reset() -> Response:
-        engine.reset()
+    def reset(self) -> Response:
+        self.engine.reset()
         return _json({"reset": True})
-
-    return bp
 
 
 def _json(value: Any, status: int = 200) -> Response:

@@ -33,6 +33,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from local.faults import Fault, FaultQueue
+
 from .generator import COLUMNS, mutate_rows
 
 SUCCESS = "SUCCESS"
@@ -44,19 +46,6 @@ REPORT_TIMED_OUT = "REPORT TIMED OUT"
 FINAL_STATUSES = frozenset({SUCCESS, ERROR, REPORT_TIMED_OUT})
 
 Call = Literal["run", "results"]
-FaultTarget = Literal["run", "results", "any"]
-FaultKind = Literal[
-    "http_status", "delay_s", "start_status", "results_status", "corrupt_zip", "malformed_member"
-]
-FAULT_KINDS: tuple[FaultKind, ...] = (
-    "http_status",
-    "delay_s",
-    "start_status",
-    "results_status",
-    "corrupt_zip",
-    "malformed_member",
-)
-
 # Every counter /__admin/calls reports, present even when zero.
 CALL_KINDS: tuple[str, ...] = (
     "run",
@@ -124,58 +113,6 @@ class EmulatorConfig:
 
 
 @dataclass
-class Fault:
-    """One queued fault; ``remaining`` counts down each time it fires, at zero it is gone."""
-
-    kind: FaultKind
-    value: Any  # the HTTP status, the delay in seconds, the report status, or True
-    remaining: int = 1
-    on: FaultTarget = "any"
-
-    def to_json(self) -> dict[str, Any]:
-        data: dict[str, Any] = {self.kind: self.value, "count": self.remaining}
-        if self.kind in ("http_status", "delay_s"):
-            data["on"] = self.on
-        return data
-
-    @staticmethod
-    def parse(spec: Any) -> Fault:
-        if not isinstance(spec, dict):
-            raise EngineInputError("a fault must be a JSON object")
-        kinds = [k for k in FAULT_KINDS if k in spec]
-        if len(kinds) != 1:
-            raise EngineInputError(f"a fault needs exactly one of: {', '.join(FAULT_KINDS)}")
-        kind = kinds[0]
-        allowed = {kind, "count"} | ({"on"} if kind in ("http_status", "delay_s") else set())
-        unknown = sorted(set(spec) - allowed)
-        if unknown:
-            raise EngineInputError(f"unknown key(s) for a {kind} fault: {', '.join(unknown)}")
-        count = spec.get("count", 1)
-        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-            raise EngineInputError("count must be a positive integer")
-        on = spec.get("on", "any")
-        if on not in ("run", "results", "any"):
-            raise EngineInputError('on must be "run", "results" or "any"')
-        value = spec[kind]
-        if kind == "http_status":
-            if isinstance(value, bool) or not isinstance(value, int) or not 500 <= value <= 599:
-                raise EngineInputError("http_status must be an HTTP 5xx status such as 500 or 503")
-        elif kind == "delay_s":
-            value = _non_negative_number(value, "delay_s")
-            if not 0 < value <= 600:
-                raise EngineInputError("delay_s must be more than 0 and at most 600 seconds")
-        elif kind == "start_status":
-            if value not in (REPORT_RUNNING, ERROR):
-                raise EngineInputError('start_status must be "REPORT RUNNING" or "ERROR"')
-        elif kind == "results_status":
-            if value not in (REPORT_TIMED_OUT, ERROR):
-                raise EngineInputError('results_status must be "REPORT TIMED OUT" or "ERROR"')
-        elif value is not True:
-            raise EngineInputError(f"{kind} must be true")
-        return Fault(kind=kind, value=value, remaining=count, on=on)
-
-
-@dataclass
 class Reply:
     """What a report call answers. ``identifier`` None: the field is absent; ``data`` only on SUCCESS."""
 
@@ -239,7 +176,7 @@ class ReportEngine:
         self._persist_lock = threading.Lock()
         self._requests: dict[str, ReportRequest] = {}
         self._running: dict[str, str] = {}  # customer -> request id
-        self._faults: list[Fault] = []
+        self._faults = FaultQueue()
         self._calls: Counter[str] = Counter()
         self._statuses: dict[str, Counter[str]] = {"run": Counter(), "results": Counter()}
         self._next_request = 100_000 + secrets.randbelow(800_000)
@@ -327,29 +264,17 @@ class ReportEngine:
             return self._config
 
     def add_faults(self, faults: Sequence[Fault]) -> None:
-        with self._lock:
-            self._faults.extend(faults)
+        """Queue parsed fault declarations (``faults.CATALOG``) behind those already queued."""
+        self._faults.add(faults)
 
     def faults(self) -> list[dict[str, Any]]:
-        with self._lock:
-            return [f.to_json() for f in self._faults]
+        return self._faults.describe()
 
     def clear_faults(self) -> None:
-        with self._lock:
-            self._faults.clear()
+        self._faults.clear()
 
-    def take_fault(self, kind: FaultKind, call: Call) -> Fault | None:
-        with self._lock:
-            return self._take_fault_locked(kind, call)
-
-    def _take_fault_locked(self, kind: FaultKind, call: Call) -> Fault | None:
-        for fault in self._faults:
-            if fault.kind == kind and fault.on in (call, "any"):
-                fault.remaining -= 1
-                if fault.remaining == 0:
-                    self._faults.remove(fault)
-                return fault
-        return None
+    def take_fault(self, kind: str, call: Call) -> Fault | None:
+        return self._faults.take(kind, call)
 
     def count(self, kind: str) -> None:
         with self._lock:
@@ -391,7 +316,7 @@ class ReportEngine:
                 "filter_id": self.filter_id,
                 "rows": len(self._rows),
                 "config": self._config.to_json(),
-                "faults": [f.to_json() for f in self._faults],
+                "faults": self._faults.describe(),
                 "running": sorted(self._running.values()),
             }
 
@@ -415,9 +340,9 @@ class ReportEngine:
             if not running.final:
                 return REPORT_RUNNING, ""
         self._running.pop(customer, None)
-        fault = self._take_fault_locked("start_status", "run")
+        fault = self._faults.take("start_status", "run")
         if fault is not None:
-            return str(fault.value), ""
+            return str(fault["status"]), ""
         request_id = str(self._next_request)
         self._next_request += 1
         self._requests[request_id] = ReportRequest(
@@ -442,10 +367,8 @@ class ReportEngine:
                     self._advance_locked(request)
                 status = request.status
                 if status == SUCCESS:
-                    corrupt = self._take_fault_locked("corrupt_zip", "results") is not None
-                    malformed = (
-                        not corrupt and self._take_fault_locked("malformed_member", "results") is not None
-                    )
+                    corrupt = self._faults.take("corrupt_zip", "results") is not None
+                    malformed = not corrupt and self._faults.take("malformed_member", "results") is not None
             self._statuses["results"][status] += 1
         reply = Reply(status, _MESSAGES["results", status])
         if status == SUCCESS and request is not None:
@@ -459,9 +382,9 @@ class ReportEngine:
         self._expire_locked(request)
         if request.final:
             return
-        fault = self._take_fault_locked("results_status", "results")
+        fault = self._faults.take("results_status", "results")
         if fault is not None:
-            request.status = str(fault.value)
+            request.status = str(fault["status"])
         elif request.polls < request.config.running_polls:
             request.polls += 1
         else:

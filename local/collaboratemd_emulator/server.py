@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from local.httpserver import BackgroundServer
@@ -163,60 +163,92 @@ class CollaborateMDEmulator:
 
 
 def create_app(engine: ReportEngine, credentials: CmdCredentials, stopping: threading.Event) -> Flask:
+    """The two report calls, the admin blueprint, and errors shaped like the real API's."""
     app = Flask("collaboratemd_emulator")
     app.register_blueprint(admin_blueprint(engine))
+    calls = ReportCalls(engine, credentials, stopping)
+    app.add_url_rule(
+        "/v1/customer/<customer>/reports/<report_seq>/filter/<filter_seq>/run",
+        view_func=calls.run_report,
+        methods=["POST"],
+    )
+    app.add_url_rule(
+        "/v1/customer/<customer>/reports/results/<request_seq>",
+        view_func=calls.report_results,
+        methods=["POST"],
+    )
+    app.register_error_handler(HTTPException, calls.http_error)
+    app.register_error_handler(Exception, _unexpected)
+    return app
 
-    def guard(call: Call, customer: str) -> Response | tuple[str, str]:
-        """Credentials, customer, Accept and HTTP-level faults; the chosen media type when all pass."""
+
+class ReportCalls:
+    """The report calls over HTTP: the checks every call passes, then one ``ReportEngine`` call."""
+
+    def __init__(self, engine: ReportEngine, credentials: CmdCredentials, stopping: threading.Event) -> None:
+        self.engine = engine
+        self.credentials = credentials
+        self.stopping = stopping  # set on stop(): cuts injected delays short
+
+    def run_report(self, customer: str, report_seq: str, filter_seq: str) -> Response:
+        checked = self.guard("run", customer)
+        if isinstance(checked, Response):
+            return checked
+        return render_reply(self.engine.start_report(customer, report_seq, filter_seq), *checked)
+
+    def report_results(self, customer: str, request_seq: str) -> Response:
+        checked = self.guard("results", customer)
+        if isinstance(checked, Response):
+            return checked
+        return render_reply(self.engine.fetch_results(customer, request_seq), *checked)
+
+    def guard(self, call: Call, customer: str) -> Response | tuple[str, str]:
+        """Credentials, customer, Accept and HTTP-level faults; (media type, casing) when all pass."""
+        refused = self._refusal(customer)
+        if refused is not None:
+            return refused
+        media = _negotiate(request.headers.get("Accept"))
+        if media is None:
+            self.engine.count("unsupported_media_type")
+            return _text(415, "Unsupported Media Type: accept application/xml or application/json.")
+        self.engine.count(call)
+        failure = self._inject(call)
+        if failure is not None:
+            return failure
+        return media, self.engine.config().casing
+
+    def _refusal(self, customer: str) -> Response | None:
+        """401 without the right HTTP Basic credentials, 403 for another customer's number."""
         auth = request.authorization
+        creds = self.credentials
         if (
             auth is None
             or auth.type != "basic"
-            or not hmac.compare_digest((auth.username or "").encode(), credentials.username.encode())
-            or not hmac.compare_digest((auth.password or "").encode(), credentials.password.encode())
+            or not hmac.compare_digest((auth.username or "").encode(), creds.username.encode())
+            or not hmac.compare_digest((auth.password or "").encode(), creds.password.encode())
         ):
-            engine.count("unauthorized")
+            self.engine.count("unauthorized")
             response = _text(401, "Unauthorized: valid HTTP Basic credentials are required.")
             response.headers["WWW-Authenticate"] = REALM
             return response
-        if not hmac.compare_digest(customer.encode(), credentials.customer.encode()):
-            engine.count("forbidden")
+        if not hmac.compare_digest(customer.encode(), creds.customer.encode()):
+            self.engine.count("forbidden")
             return _text(403, "Forbidden: these credentials do not give access to this customer.")
-        media = _negotiate(request.headers.get("Accept"))
-        if media is None:
-            engine.count("unsupported_media_type")
-            return _text(415, "Unsupported Media Type: accept application/xml or application/json.")
-        engine.count(call)
-        delay = engine.take_fault("delay_s", call)
+        return None
+
+    def _inject(self, call: Call) -> Response | None:
+        """The queued HTTP-level faults for this call: a delay first, then a 5xx answer."""
+        delay = self.engine.take_fault("delay", call)
         if delay is not None:
-            engine.count("injected_delay")
-            stopping.wait(float(delay.value))
-        failure = engine.take_fault("http_status", call)
-        if failure is not None:
-            engine.count("injected_http_status")
-            return _text(int(failure.value), f"Injected failure (HTTP {failure.value}).")
-        return media, engine.config().casing
+            self.engine.count("injected_delay")
+            self.stopping.wait(float(delay["seconds"]))
+        failure = self.engine.take_fault("http_status", call)
+        if failure is None:
+            return None
+        self.engine.count("injected_http_status")
+        return _text(int(failure["status"]), f"Injected failure (HTTP {failure['status']}).")
 
-    @app.post("/v1/customer/<customer>/reports/<report_seq>/filter/<filter_seq>/run")
-    def run_report(customer: str, report_seq: str, filter_seq: str) -> Response:
-        checked = guard("run", customer)
-        if isinstance(checked, Response):
-            return checked
-        media, casing = checked
-        reply = engine.start_report(customer, report_seq, filter_seq)
-        return render_reply(reply, media, casing)
-
-    @app.post("/v1/customer/<customer>/reports/results/<request_seq>")
-    def report_results(customer: str, request_seq: str) -> Response:
-        checked = guard("results", customer)
-        if isinstance(checked, Response):
-            return checked
-        media, casing = checked
-        reply = engine.fetch_results(customer, request_seq)
-        return render_reply(reply, media, casing)
-
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
+    def http_error(self, exc: HTTPException) -> Response:
         code = exc.code or 500
         if request.path.startswith(ADMIN_PREFIX):
             response = Response(
@@ -224,21 +256,20 @@ def create_app(engine: ReportEngine, credentials: CmdCredentials, stopping: thre
             )
         else:
             if code == 404:
-                engine.count("not_found")
+                self.engine.count("not_found")
             elif code == 405:
-                engine.count("method_not_allowed")
+                self.engine.count("method_not_allowed")
             response = _text(code, f"{exc.name}.")
         valid_methods = getattr(exc, "valid_methods", None)
         if code == 405 and valid_methods:
             response.headers["Allow"] = ", ".join(valid_methods)
         return response
 
-    @app.errorhandler(Exception)
-    def unexpected(exc: Exception) -> Response:  # a safety net: never a traceback to the client
-        app.logger.error("unexpected error in the CollaborateMD emulator: %s", type(exc).__name__)
-        return Response(json.dumps({"error": "internal error"}), status=500, mimetype="application/json")
 
-    return app
+def _unexpected(exc: Exception) -> Response:
+    """A safety net: never a traceback to the client."""
+    current_app.logger.error("unexpected error in the CollaborateMD emulator: %s", type(exc).__name__)
+    return Response(json.dumps({"error": "internal error"}), status=500, mimetype="application/json")
 
 
 def _negotiate(accept: str | None) -> str | None:

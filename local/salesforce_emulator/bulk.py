@@ -1,46 +1,35 @@
 """Bulk API 2.0 ingest jobs: the state machine, the CSV upload and the asynchronous processor.
 
 A job goes Open -> (one CSV upload) -> UploadComplete -> InProgress -> JobComplete | Failed, or
-Aborted from any state before it finishes. Processing happens on a background worker thread, in
-internal batches of 10,000 rows, each batch one SQLite transaction written with ``executemany``.
-The upload is streamed to ``state_dir/jobs/<id>/upload.csv`` and read twice (a check pass, then the
-write pass), so memory stays flat whatever the file size. Results are CSV files next to it.
+Aborted from any state before it finishes. Processing happens on a background worker thread
+(``bulk_rows.py``: a check pass, then batches of writes). The upload is streamed to
+``state_dir/jobs/<id>/upload.csv``; results are CSV files next to it.
 
-Semantics that matter to clients (and that the emulator keeps faithfully):
-- an empty cell is ignored on update and null on insert; ``#N/A`` sets null;
-- an external id repeated in one job fails every row that carries it
-  (``DUPLICATE_VALUE:Duplicate external id specified: <value>:--``);
-- an unknown column or a malformed CSV fails the whole job (state Failed with an ``errorMessage``);
-- row order in the result files follows the upload, which real Salesforce does not promise.
+What happens to the rows (and the semantics clients rely on) is in ``bulk_rows.py``.
 """
 
 from __future__ import annotations
 
 import builtins
-import csv
-import io
 import logging
-import os
 import queue
 import shutil
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
 from local.salesforce_emulator import fields as F
+from local.salesforce_emulator.bulk_rows import DELIMITERS, JobFailed, Plan
 from local.salesforce_emulator.faults import Faults
-from local.salesforce_emulator.records import Records, lock_row_error
+from local.salesforce_emulator.records import Records
 from local.salesforce_emulator.schema import FieldDef, ObjectDef, Schema
 from local.salesforce_emulator.store import Store
 
 log = logging.getLogger(__name__)
 
-BATCH_SIZE = 10_000
 MAX_UPLOAD_BYTES = 150 * 1024 * 1024
 OPERATIONS = ("insert", "update", "upsert", "delete")
-DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 LINE_ENDINGS = ("LF", "CRLF")
 FINAL_STATES = ("JobComplete", "Failed", "Aborted")
 RESULT_FILES = {
@@ -75,10 +64,6 @@ class BulkError(Exception):
         self.status = status
         self.code = code
         self.message = message
-
-
-class JobFailed(Exception):
-    """The whole job fails with this ``errorMessage``."""
 
 
 class BulkJobs:
@@ -127,38 +112,7 @@ class BulkJobs:
     # -- API operations ---------------------------------------------------------------------------
 
     def create(self, body: Any, api_version: str) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise BulkError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
-        operation = body.get("operation")
-        if operation not in OPERATIONS:
-            if operation in ("hardDelete",):
-                raise BulkError(400, "FEATURENOTENABLED", "hardDelete is not enabled in this org")
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
-        obj_name = body.get("object")
-        obj = self.schema.object(obj_name) if isinstance(obj_name, str) else None
-        if obj is None:
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Unable to find object: {obj_name}")
-        content_type = body.get("contentType", "CSV")
-        if content_type != "CSV":
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Unsupported content type: {content_type}")
-        delimiter = body.get("columnDelimiter", "COMMA")
-        if delimiter not in DELIMITERS:
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid column delimiter: {delimiter}")
-        line_ending = body.get("lineEnding", "LF")
-        if line_ending not in LINE_ENDINGS:
-            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid line ending: {line_ending}")
-        ext_name = body.get("externalIdFieldName")
-        ext_field: FieldDef | None = None
-        if operation == "upsert":
-            if not ext_name:
-                raise BulkError(400, "INVALIDJOB", "InvalidJob : External ID was blank for Upsert")
-            ext_field = obj.field(str(ext_name))
-            if ext_field is None or not (ext_field.external_id or ext_field.name == "Id"):
-                raise BulkError(
-                    400,
-                    "INVALIDJOB",
-                    f"InvalidJob : Field name provided, {ext_name} is not an External ID or indexed field for {obj.name}",
-                )
+        operation, obj, ext_field, delimiter, line_ending = self._job_request(body)
         (job_id,) = self.store.allocate_ids(_JOB_OBJECT, 1)
         now = F.now_sf()
         version = api_version.lstrip("v")
@@ -189,6 +143,31 @@ class BulkJobs:
         (self.jobs_dir / job_id).mkdir(parents=True, exist_ok=True)
         self.store.save_job(info, time.time())
         return self.public(info, full=False)
+
+    def _job_request(self, body: Any) -> tuple[str, ObjectDef, FieldDef | None, str, str]:
+        """A create-job body checked: (operation, object, external id field, delimiter, line ending)."""
+        if not isinstance(body, dict):
+            raise BulkError(400, "JSON_PARSER_ERROR", "The request body must be a JSON object")
+        operation = body.get("operation")
+        if operation not in OPERATIONS:
+            if operation in ("hardDelete",):
+                raise BulkError(400, "FEATURENOTENABLED", "hardDelete is not enabled in this org")
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid operation: {operation}")
+        obj_name = body.get("object")
+        obj = self.schema.object(obj_name) if isinstance(obj_name, str) else None
+        if obj is None:
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Unable to find object: {obj_name}")
+        content_type = body.get("contentType", "CSV")
+        if content_type != "CSV":
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Unsupported content type: {content_type}")
+        delimiter = body.get("columnDelimiter", "COMMA")
+        if delimiter not in DELIMITERS:
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid column delimiter: {delimiter}")
+        line_ending = body.get("lineEnding", "LF")
+        if line_ending not in LINE_ENDINGS:
+            raise BulkError(400, "INVALIDJOB", f"InvalidJob : Invalid line ending: {line_ending}")
+        ext_field = _upsert_field(obj, body.get("externalIdFieldName")) if operation == "upsert" else None
+        return str(operation), obj, ext_field, str(delimiter), str(line_ending)
 
     @staticmethod
     def public(info: dict[str, Any], *, full: bool = True) -> dict[str, Any]:
@@ -359,10 +338,10 @@ class BulkJobs:
                 return
             info = self._update(job_id, state="InProgress")
         started = time.monotonic()
-        if self.faults.take_fail_next_job():
+        if self.faults.take_fail_job():
             self._finish_failed(
                 job_id,
-                "InternalServerError : An unexpected error occurred (injected by the emulator's fail_next_job fault)",
+                "InternalServerError : An unexpected error occurred (injected by the emulator's fail_job fault)",
                 started,
             )
             return
@@ -371,7 +350,7 @@ class BulkJobs:
             self._finish_failed(job_id, "InvalidBatch : No data was uploaded for this job", started)
             return
         try:
-            plan = _Plan(self, info, upload)
+            plan = Plan(self, info, upload)
             plan.check()
         except JobFailed as exc:
             self._finish_failed(job_id, str(exc), started)
@@ -390,288 +369,14 @@ class BulkJobs:
             self._update(job_id, **changes)
 
 
-class _Plan:
-    """One job's processing: header mapping, a checking pass, then batches of writes."""
-
-    def __init__(self, jobs: BulkJobs, info: dict[str, Any], upload: Path) -> None:
-        self.jobs = jobs
-        self.info = info
-        self.upload = upload
-        self.dir = upload.parent
-        self.delimiter = DELIMITERS[info["columnDelimiter"]]
-        obj = jobs.schema.object(info["object"])
-        assert obj is not None
-        self.obj: ObjectDef = obj
-        self.operation: str = info["operation"]
-        self.ext: FieldDef | None = (
-            obj.field(info["externalIdFieldName"]) if info.get("externalIdFieldName") else None
+def _upsert_field(obj: ObjectDef, ext_name: Any) -> FieldDef:
+    if not ext_name:
+        raise BulkError(400, "INVALIDJOB", "InvalidJob : External ID was blank for Upsert")
+    ext_field = obj.field(str(ext_name))
+    if ext_field is None or not (ext_field.external_id or ext_field.name == "Id"):
+        raise BulkError(
+            400,
+            "INVALIDJOB",
+            f"InvalidJob : Field name provided, {ext_name} is not an External ID or indexed field for {obj.name}",
         )
-        self.header: list[str] = []
-        self.columns: list[tuple[int, FieldDef, Any]] = []
-        self.key_index: int | None = None
-        self.duplicates: set[str] = set()
-
-    def _reader(self, fh: IO[str]) -> Iterator[list[str]]:
-        return csv.reader(fh, delimiter=self.delimiter, strict=True)
-
-    def _open(self) -> IO[str]:
-        return open(self.upload, encoding="utf-8-sig", newline="")
-
-    def check(self) -> None:
-        with open(self.upload, "rb") as raw:
-            first = raw.readline()
-        crlf = first.endswith(b"\r\n")
-        if crlf != (self.info["lineEnding"] == "CRLF"):
-            raise JobFailed(
-                "ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is "
-                f"{self.info['lineEnding']}"
-            )
-        try:
-            with self._open() as fh:
-                reader = self._reader(fh)
-                header = next(reader, None)
-                if not header or header == [""]:
-                    raise JobFailed("InvalidBatch : Failed to parse CSV header: the file is empty")
-                self._map_header(header)
-                counts: dict[str, int] = {}
-                width = len(header)
-                ki = self.key_index
-                for line_no, row in enumerate(reader, start=2):
-                    if len(row) != width:
-                        if row == [] or row == [""]:
-                            continue
-                        raise JobFailed(
-                            f"InvalidBatch : Wrong number of columns in row {line_no}: "
-                            f"expected {width}, found {len(row)}"
-                        )
-                    if ki is not None:
-                        key = row[ki].strip().lower()
-                        if key:
-                            counts[key] = counts.get(key, 0) + 1
-        except csv.Error as exc:
-            raise JobFailed(f"InvalidBatch : Failed to parse CSV: {exc}") from None
-        except UnicodeDecodeError:
-            raise JobFailed("InvalidBatch : Failed to parse CSV: the data is not valid UTF-8") from None
-        if self.operation == "upsert":
-            self.duplicates = {k for k, n in counts.items() if n > 1}
-
-    def _map_header(self, header: list[str]) -> None:
-        self.header = header
-        seen: set[str] = set()
-        for i, name in enumerate(header):
-            clean = name.strip()
-            f = self.obj.field(clean)
-            if f is None:
-                raise JobFailed(f"InvalidBatch : Field name not found : {clean}")
-            if f.name in seen:
-                raise JobFailed(f"InvalidBatch : Duplicate field name: {clean}")
-            seen.add(f.name)
-            if f.name == "Id":
-                if self.operation in ("update", "delete") or (self.ext and self.ext.name == "Id"):
-                    self.key_index = i
-                    continue
-                raise JobFailed(f"InvalidBatch : Field name not found : {clean}")  # Id on insert/upsert
-            if self.operation == "delete":
-                raise JobFailed("InvalidBatch : The 'delete' batch must contain only the 'Id' field")
-            if self.ext and f.name == self.ext.name:
-                self.key_index = i
-            prefix = self.jobs.records.ref_prefix(f)
-            self.columns.append((i, f, F.csv_converter(f, prefix)))
-        if self.operation in ("update", "delete") and self.key_index is None:
-            raise JobFailed("InvalidBatch : Field name not found : Id")
-        if self.operation == "upsert" and self.key_index is None:
-            assert self.ext is not None
-            raise JobFailed(f"InvalidBatch : Field name not found : {self.ext.name}")
-
-    def run(self) -> tuple[int, int, bool]:
-        """Process every row; returns (processed, failed, aborted)."""
-        processed = failed = 0
-        aborted = False
-        job_id = self.info["id"]
-        header_csv = _csv_line(self.header)
-        ok_tmp, bad_tmp, un_tmp = (self.dir / f"{n}.tmp" for n in ("success", "failed", "unprocessed"))
-        with (
-            self._open() as fh,
-            open(ok_tmp, "w", encoding="utf-8", newline="") as ok_fh,
-            open(bad_tmp, "w", encoding="utf-8", newline="") as bad_fh,
-        ):
-            ok_fh.write('"sf__Id","sf__Created",' + header_csv)
-            bad_fh.write('"sf__Id","sf__Error",' + header_csv)
-            ok_w = csv.writer(ok_fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
-            bad_w = csv.writer(bad_fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
-            reader = self._reader(fh)
-            next(reader)
-            batch: list[list[str]] = []
-            for row in reader:
-                if not row or row == [""]:
-                    continue
-                batch.append(row)
-                if len(batch) == BATCH_SIZE:
-                    if self.jobs._state(job_id) != "InProgress":
-                        aborted = True
-                        break
-                    p, f = self._batch(batch, ok_w, bad_w)
-                    processed, failed, batch = processed + p, failed + f, []
-                    # as Salesforce does: the job's counts move while it runs, batch by batch
-                    self.jobs._update(job_id, numberRecordsProcessed=processed, numberRecordsFailed=failed)
-            if aborted:
-                with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
-                    un_fh.write(header_csv)
-                    un_w = csv.writer(un_fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-                    un_w.writerows(batch)
-                    un_w.writerows(r for r in reader if r and r != [""])
-            elif batch:
-                if self.jobs._state(job_id) != "InProgress":
-                    aborted = True
-                    with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
-                        un_fh.write(header_csv)
-                        csv.writer(un_fh, lineterminator="\n").writerows(batch)
-                else:
-                    p, f = self._batch(batch, ok_w, bad_w)
-                    processed, failed = processed + p, failed + f
-        if not aborted:
-            with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
-                un_fh.write(header_csv)
-        for tmp, name in ((ok_tmp, "success.csv"), (bad_tmp, "failed.csv"), (un_tmp, "unprocessed.csv")):
-            os.replace(tmp, self.dir / name)
-        return processed, failed, aborted
-
-    def _convert(self, row: list[str]) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for i, f, conv in self.columns:
-            cell = row[i]
-            if cell == "":
-                continue
-            if cell == F.NULL_MARKER:
-                values[f.name] = 0 if f.type == "boolean" else None
-                continue
-            values[f.name] = conv(cell)
-        return values
-
-    def _batch(self, rows: list[list[str]], ok_w: Any, bad_w: Any) -> tuple[int, int]:
-        obj, store, faults = self.obj, self.jobs.store, self.jobs.faults
-        errors: list[F.FieldError | None] = [None] * len(rows)
-        converted: list[dict[str, Any]] = [{}] * len(rows)
-        keys: list[str] = [""] * len(rows)
-        ki = self.key_index
-        for n, row in enumerate(rows):
-            try:
-                if ki is not None:
-                    keys[n] = row[ki].strip()
-                    if self.operation == "upsert" and keys[n].lower() in self.duplicates:
-                        raise F.FieldError("DUPLICATE_VALUE", f"Duplicate external id specified: {keys[n]}")
-                if self.operation in ("update", "delete"):
-                    if not keys[n]:
-                        raise F.FieldError(
-                            "MISSING_ARGUMENT", f"Id not specified in an {self.operation} call"
-                        )
-                    keys[n] = self.jobs.records._collection_id(keys[n])
-                    if keys[n][:3] != obj.key_prefix:
-                        raise F.FieldError("MALFORMED_ID", f"Id value of incorrect type: {row[ki]}", ["Id"])  # type: ignore[index]
-                if self.operation != "delete":
-                    converted[n] = self._convert(row)
-            except F.FieldError as row_error:
-                errors[n] = row_error
-
-        with store.transaction():
-            existing: dict[str, str] = {}
-            if self.operation == "upsert":
-                assert self.ext is not None
-                found = store.find_ids(
-                    obj, self.ext, (k for n, k in enumerate(keys) if k and errors[n] is None)
-                )
-                existing = {k: v[0] for k, v in found.items()}
-            elif self.operation in ("update", "delete"):
-                present = store.existing_ids(obj, (k for n, k in enumerate(keys) if errors[n] is None))
-                existing = {k.lower(): k for k in present}
-
-            inserts: list[int] = []
-            updates: list[int] = []
-            ids_by_row: list[str] = [""] * len(rows)
-            for n in range(len(rows)):
-                if errors[n] is not None:
-                    continue
-                key = keys[n]
-                rid = existing.get(key.lower()) if key else None
-                if self.operation in ("update", "delete") and rid is None:
-                    errors[n] = F.FieldError("ENTITY_IS_DELETED", "entity is deleted")
-                    continue
-                if self.operation == "upsert" and not key and self.ext and self.ext.name != "Id":
-                    errors[n] = F.FieldError("MISSING_ARGUMENT", f"{self.ext.name} not specified")
-                    continue
-                if faults.lock_row_share and faults.lock_row(key or str(n)):
-                    errors[n] = lock_row_error(rid or "")
-                    continue
-                values = converted[n]
-                if rid is None and self.operation in ("insert", "upsert"):
-                    missing = [
-                        f.name for f in obj.fields.values() if f.required and values.get(f.name) is None
-                    ]
-                    inserts.append(n)
-                else:
-                    missing = [
-                        f.name
-                        for f in obj.fields.values()
-                        if f.required and f.name in values and values[f.name] is None
-                    ]
-                    ids_by_row[n] = rid or ""
-                    updates.append(n)
-                if missing:
-                    errors[n] = F.FieldError(
-                        "REQUIRED_FIELD_MISSING",
-                        f"Required fields are missing: [{', '.join(missing)}]",
-                        missing,
-                    )
-            if self.operation != "delete":
-                candidates = [n for n in inserts + updates if errors[n] is None]
-                ref_errors = self.jobs.records.check_references(obj, [converted[n] for n in candidates])
-                for n, err in zip(candidates, ref_errors, strict=True):
-                    if err:
-                        errors[n] = err
-            inserts = [n for n in inserts if errors[n] is None]
-            updates = [n for n in updates if errors[n] is None]
-
-            now = F.now_sf()
-            if inserts:
-                new_ids = store.allocate_ids(obj, len(inserts))
-                rows_in = [
-                    store.prepare_insert(obj, converted[n], rid, now)
-                    for n, rid in zip(inserts, new_ids, strict=True)
-                ]
-                for n, rid, err in zip(inserts, new_ids, store.insert_many(obj, rows_in), strict=True):
-                    if err:
-                        errors[n] = err
-                    else:
-                        ids_by_row[n] = rid
-            if updates and self.operation == "delete":
-                store.delete_many(obj, [ids_by_row[n] for n in updates])
-            elif updates:
-                work = []
-                for n in updates:
-                    values = converted[n]
-                    if self.ext and self.ext.name in values:
-                        values = {k: v for k, v in values.items() if k != self.ext.name}
-                    work.append((ids_by_row[n], values))
-                nonempty = [(n, w) for n, w in zip(updates, work, strict=True) if w[1]]
-                results = store.update_many(obj, [w for _, w in nonempty], now) if nonempty else []
-                for (n, _), err in zip(nonempty, results, strict=True):
-                    if err:
-                        errors[n] = err
-
-        inserted = set(inserts)
-        failed = 0
-        for n, row in enumerate(rows):
-            err = errors[n]
-            if err is None:
-                ok_w.writerow([ids_by_row[n], "true" if n in inserted else "false", *row])
-            else:
-                failed += 1
-                shown_id = keys[n] if self.operation in ("update", "delete") else ""
-                bad_w.writerow([shown_id, err.as_bulk(), *row])
-        return len(rows), failed
-
-
-def _csv_line(values: list[str]) -> str:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\n").writerow(values)
-    return buf.getvalue()
+    return ext_field

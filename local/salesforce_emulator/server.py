@@ -21,7 +21,7 @@ from typing import Any
 
 from local.httpserver import BackgroundServer
 from local.salesforce_emulator import ids
-from local.salesforce_emulator.app import Counters, Cursors, create_app
+from local.salesforce_emulator.app import create_app
 from local.salesforce_emulator.auth import (
     ConnectedAppCertificate,
     OAuth,
@@ -32,7 +32,9 @@ from local.salesforce_emulator.bulk import BulkJobs
 from local.salesforce_emulator.faults import Faults
 from local.salesforce_emulator.metadata import load_schema
 from local.salesforce_emulator.records import Records
+from local.salesforce_emulator.routes.query import Cursors
 from local.salesforce_emulator.store import Store
+from local.salesforce_emulator.web import Counters
 from local.tls import TlsMaterial
 
 __all__ = ["DEFAULT_METADATA_DIR", "SalesforceCredentials", "SalesforceEmulator"]

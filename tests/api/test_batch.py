@@ -64,6 +64,6 @@ def test_batch_must_be_a_non_empty_list(api: Api) -> None:
 
 
 def test_salesforce_failing_the_first_call_fails_the_request(api: Api) -> None:
-    api.admin("POST", "/faults", json={"unavailable": {"kind": "composite_create", "count": 1}})
+    api.admin("POST", "/faults", json={"kind": "unavailable", "on": "composite_create", "count": 1})
     refused(api.post("/batch/accounts", json=[{"Name": "x"}]), 502, "UPSTREAM_ERROR")
     assert ok(api.post("/batch/accounts", json=[{"Name": "x"}]), 201)["successful"] == 1

@@ -75,7 +75,7 @@ def test_salesforce_commits_but_its_answer_is_lost_then_the_retry_makes_exactly_
     api: Api, path: str, body: dict[str, Any], sobject: str
 ) -> None:
     key = _key()
-    api.admin("POST", "/faults", json={"drop_answer": {"kind": "sobject_upsert", "count": 1}})
+    api.admin("POST", "/faults", json={"kind": "drop_answer", "on": "sobject_upsert", "count": 1})
     refused(_keyed(api, path, body, key), 502, "UPSTREAM_ERROR")
     committed = _rows(api, sobject)
     assert len(committed) == 1  # Salesforce did create it; the API could not know
@@ -89,7 +89,7 @@ def test_a_batch_whose_answer_is_lost_is_not_created_twice(api: Api) -> None:
     key = _key()
     batch = [{"Name": f"Lost {i:03d}"} for i in range(450)]
     # The first Collections call (records 0..199) commits and its answer is lost.
-    api.admin("POST", "/faults", json={"drop_answer": {"kind": "composite_upsert", "count": 1}})
+    api.admin("POST", "/faults", json={"kind": "drop_answer", "on": "composite_upsert", "count": 1})
     refused(_keyed(api, "/batch/accounts", batch, key), 502, "UPSTREAM_ERROR")
     assert len(_rows(api, "Account")) == 200
     retried = ok(_keyed(api, "/batch/accounts", batch, key), 201)
@@ -101,7 +101,9 @@ def test_a_batch_whose_answer_is_lost_is_not_created_twice(api: Api) -> None:
 
 def test_a_slow_answer_the_client_gave_up_on_is_replayed_to_its_retry(api: Api) -> None:
     key = _key()
-    api.admin("POST", "/faults", json={"slow_answer": {"kind": "sobject_upsert", "count": 1, "seconds": 1.5}})
+    api.admin(
+        "POST", "/faults", json={"kind": "slow_answer", "on": "sobject_upsert", "count": 1, "seconds": 1.5}
+    )
     with pytest.raises(requests.ReadTimeout):
         _keyed(api, "/accounts", {"Name": "Patient Client"}, key, timeout=0.3)
     # The API went on, got Salesforce's answer and stored it; the retry gets that answer.
@@ -124,7 +126,7 @@ def test_the_same_key_with_another_body_or_route_is_422(api: Api) -> None:
 def test_a_failed_request_does_not_use_up_its_key(api: Api) -> None:
     key = _key()
     refused(_keyed(api, "/accounts", {"Colour": "red"}, key), 400, "VALIDATION_ERROR")
-    api.admin("POST", "/faults", json={"unavailable": {"kind": "sobject_upsert", "count": 1}})
+    api.admin("POST", "/faults", json={"kind": "unavailable", "on": "sobject_upsert", "count": 1})
     refused(_keyed(api, "/accounts", {"Name": "Later"}, key), 502, "UPSTREAM_ERROR")
     ok(_keyed(api, "/accounts", {"Name": "Later"}, key), 201)
     assert len(_rows(api, "Account")) == 1

@@ -62,7 +62,7 @@ def test_salesforce_503_is_502_upstream_error(
     api: Api, kind: str, method: str, path: str, body: object
 ) -> None:
     account_id = ok(api.post("/accounts", json={"Name": "Flaky"}), 201)["record_id"]
-    api.admin("POST", "/faults", json={"unavailable": {"kind": kind, "count": 1}})
+    api.admin("POST", "/faults", json={"kind": "unavailable", "on": kind, "count": 1})
     message = refused(api.call(method, path.format(id=account_id), json=body), 502, "UPSTREAM_ERROR")
     assert "Salesforce" in message and "503" not in message  # no internals
     assert api.call(method, path.format(id=account_id), json=body).status_code < 300  # next call fine
@@ -75,7 +75,7 @@ def test_health_healthy_and_degraded(api: Api) -> None:
         "function": "claimsync-crm-api-test",
         "version": "7",
     }
-    api.admin("POST", "/faults", json={"unavailable": {"kind": "*", "count": 1000}})
+    api.admin("POST", "/faults", json={"kind": "unavailable", "on": "*", "count": 1000})
     assert ok(api.get("/health")) == {
         "status": "degraded",
         "salesforce_connected": False,
@@ -117,7 +117,7 @@ def test_logs_hold_no_request_values(api: Api, caplog: pytest.LogCaptureFixture)
     soql = f"SELECT Id FROM User WHERE Name = '{marker}'"  # noqa: S608 - SOQL, refused by the guard
     refused(api.post("/query", json={"soql": soql}), 400, "QUERY_ERROR")
     refused(api.post("/accounts", json={"Name": marker * 20}), 400, "VALIDATION_ERROR")
-    api.admin("POST", "/faults", json={"unavailable": {"kind": "sobject_get", "count": 1}})
+    api.admin("POST", "/faults", json={"kind": "unavailable", "on": "sobject_get", "count": 1})
     refused(api.get(f"/accounts/{account_id}"), 502, "UPSTREAM_ERROR")
     formatter = crm_api.logger.registered_formatter  # the JSON lines CloudWatch would receive
     lines = "\n".join(formatter.format(r) for r in caplog.records if r.name == crm_api.logger.name)

@@ -129,7 +129,7 @@ def test_local_sync_json_summary_then_incremental_after_set_report(
 
 
 def test_a_run_that_fails_says_why_in_one_line_and_exits_1(world: WorldProcess) -> None:
-    world.admin("collaboratemd", "POST", "/faults", {"results_status": "ERROR", "count": 1})
+    world.admin("collaboratemd", "POST", "/faults", {"kind": "results_status", "status": "ERROR", "count": 1})
     failed = local(world, "sync", "--follow")
     line = assert_one_error_line(failed, 1)
     assert re.match(r"^error: run \S+ failed: the CollaborateMD report failed \(results: ERROR\)$", line)
@@ -165,9 +165,13 @@ def test_a_dry_run_says_would_send_and_never_shows_the_sent_equation(world: Worl
 
 
 def test_retries_and_waits_are_shown_as_they_happen(world: WorldProcess) -> None:
-    world.admin("collaboratemd", "POST", "/faults", {"http_status": 503, "count": 2, "on": "run"})
+    world.admin(
+        "collaboratemd", "POST", "/faults", {"kind": "http_status", "status": 503, "count": 2, "on": "run"}
+    )
     world.admin("collaboratemd", "POST", "/generate", {"claims": 300, "seed": 4})  # changed claims to send
-    world.admin("salesforce", "POST", "/faults", {"unavailable": {"kind": "composite_upsert", "count": 1}})
+    world.admin(
+        "salesforce", "POST", "/faults", {"kind": "unavailable", "on": "composite_upsert", "count": 1}
+    )
     result = local(world, "sync", "--follow")
     assert result.returncode == 0, result.stderr[-2000:]
     out = result.stdout
@@ -221,7 +225,7 @@ def test_failures_prints_the_rejects_of_a_run(world: WorldProcess) -> None:
 
 
 def test_the_client_deadline_ends_in_one_line_and_the_run_can_be_followed_again(world: WorldProcess) -> None:
-    world.admin("collaboratemd", "POST", "/faults", {"delay_s": 4, "count": 1, "on": "run"})
+    world.admin("collaboratemd", "POST", "/faults", {"kind": "delay", "seconds": 4, "count": 1, "on": "run"})
     gave_up = run("local", "sync", "--timeout", "1", state_dir=world.state_dir)
     line = assert_one_error_line(gave_up, 8)
     run_id = started_run_id(gave_up.stdout)
@@ -234,7 +238,7 @@ def test_the_client_deadline_ends_in_one_line_and_the_run_can_be_followed_again(
 
 
 def test_ctrl_c_while_following_says_the_run_goes_on_and_how_to_follow_it(world: WorldProcess) -> None:
-    world.admin("collaboratemd", "POST", "/faults", {"delay_s": 4, "count": 1, "on": "run"})
+    world.admin("collaboratemd", "POST", "/faults", {"kind": "delay", "seconds": 4, "count": 1, "on": "run"})
     proc = subprocess.Popen(
         [*CLAIMSYNC, "sync", "--local", "--state-dir", str(world.state_dir), "--follow"],
         stdout=subprocess.PIPE,

@@ -55,7 +55,7 @@ def test_sigterm_on_a_worker_thread_during_a_run_stops_the_world_within_seconds(
     """A process-directed signal may be delivered to any thread; the main thread must still notice."""
     world.admin("collaboratemd", "POST", "/config", {"running_polls": 1})
     world.admin("collaboratemd", "POST", "/reset")
-    world.admin("collaboratemd", "POST", "/faults", {"delay_s": 30, "count": 1, "on": "run"})
+    world.admin("collaboratemd", "POST", "/faults", {"kind": "delay", "seconds": 30, "count": 1, "on": "run"})
     follower = subprocess.Popen(
         [*CLAIMSYNC, "local", "sync", "--state-dir", str(world.state_dir)],
         stdout=subprocess.PIPE,

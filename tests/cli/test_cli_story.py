@@ -80,7 +80,7 @@ def runs(world: WorldProcess) -> Runs:
         "salesforce",
         "POST",
         "/faults",
-        {"lock_row_share": 0.2, "lock_row_seed": 3, "lock_row_max_per_record": 99},
+        {"kind": "lock_row", "share": 0.2, "seed": 3, "max_per_record": 99},
     )
     try:
         incremental = sync(world)
@@ -88,7 +88,7 @@ def runs(world: WorldProcess) -> Runs:
         world.admin("salesforce", "DELETE", "/faults")
     assert incremental["status"] == "PARTIAL" and incremental["failed"] > 0 and incremental["rejected"] > 0
 
-    world.admin("collaboratemd", "POST", "/faults", {"results_status": "ERROR", "count": 1})
+    world.admin("collaboratemd", "POST", "/faults", {"kind": "results_status", "status": "ERROR", "count": 1})
     failed = run("local", "sync", "--json", state_dir=world.state_dir)
     assert failed.returncode == 1, failed.stderr[-2000:]
     return Runs(

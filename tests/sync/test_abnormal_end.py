@@ -63,7 +63,7 @@ def bulk_run_held_in_salesforce(world: World, rows: list[dict[str, str]]) -> Non
     """The next run uploads with one Bulk job that Salesforce keeps queued (hold_jobs)."""
     world.set_rows(rows)
     world.configure(collections_max_rows=10)
-    world.sf("POST", "/faults", json={"hold_jobs": True})
+    world.sf("POST", "/faults", json={"kind": "hold_jobs"})
 
 
 def test_a_run_stopped_mid_upload_aborts_its_job_unlocks_and_the_next_run_is_normal(world):

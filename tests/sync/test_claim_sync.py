@@ -240,8 +240,8 @@ def test_a_stale_lock_from_a_crashed_run_expires(world):
 def test_collaboratemd_5xx_then_recovery(world):
     rows = clean_rows(30)
     world.set_rows(rows)
-    world.cmd("POST", "/faults", json={"http_status": 503, "count": 2, "on": "run"})
-    world.cmd("POST", "/faults", json={"http_status": 500, "count": 1, "on": "results"})
+    world.cmd("POST", "/faults", json={"kind": "http_status", "status": 503, "count": 2, "on": "run"})
+    world.cmd("POST", "/faults", json={"kind": "http_status", "status": 500, "count": 1, "on": "results"})
     summary = world.sync()
     assert_invariants(world, summary, rows)
     assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 30
@@ -251,7 +251,7 @@ def test_collaboratemd_5xx_then_recovery(world):
 def test_report_running_on_start_is_retried(world):
     rows = clean_rows(30)
     world.set_rows(rows)
-    world.cmd("POST", "/faults", json={"start_status": "REPORT RUNNING", "count": 2})
+    world.cmd("POST", "/faults", json={"kind": "start_status", "status": "REPORT RUNNING", "count": 2})
     summary = world.sync()
     assert_invariants(world, summary, rows)
     assert summary["status"] == "SUCCEEDED"
@@ -261,9 +261,13 @@ def test_report_running_on_start_is_retried(world):
 @pytest.mark.parametrize(
     ("fault", "error", "cause"),
     [
-        ({"results_status": "REPORT TIMED OUT", "count": 1}, "CmdReportFailed", "REPORT TIMED OUT"),
-        ({"results_status": "ERROR", "count": 1}, "CmdReportFailed", "ERROR"),
-        ({"malformed_member": True, "count": 1}, "ReportFormatError", "is not valid"),
+        (
+            {"kind": "results_status", "status": "REPORT TIMED OUT", "count": 1},
+            "CmdReportFailed",
+            "REPORT TIMED OUT",
+        ),
+        ({"kind": "results_status", "status": "ERROR", "count": 1}, "CmdReportFailed", "ERROR"),
+        ({"kind": "malformed_member", "count": 1}, "ReportFormatError", "is not valid"),
     ],
 )
 def test_report_failures_fail_the_run_cleanly(world, fault, error, cause):
@@ -288,9 +292,7 @@ def test_unable_to_lock_row_rows_are_retried_and_land(world):
     rows = clean_rows(400)
     world.set_rows(rows)
     world.configure(collections_max_rows=50)
-    world.sf(
-        "POST", "/faults", json={"lock_row_share": 0.1, "lock_row_seed": 4, "lock_row_max_per_record": 1}
-    )
+    world.sf("POST", "/faults", json={"kind": "lock_row", "share": 0.1, "seed": 4, "max_per_record": 1})
     summary = world.sync()
     assert_invariants(world, summary, rows)
     assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 400 and summary["failed"] == 0
@@ -305,9 +307,7 @@ def test_rows_failing_past_the_retry_rounds_are_reported_and_resent_next_run(wor
     rows = clean_rows(300)
     world.set_rows(rows)
     world.configure(collections_max_rows=50, transient_retry_rounds=1)
-    world.sf(
-        "POST", "/faults", json={"lock_row_share": 0.05, "lock_row_seed": 8, "lock_row_max_per_record": 5}
-    )
+    world.sf("POST", "/faults", json={"kind": "lock_row", "share": 0.05, "seed": 8, "max_per_record": 5})
     summary = world.sync()
     assert_invariants(world, summary, rows)
     assert summary["status"] == "PARTIAL" and summary["failed"] > 0
@@ -355,7 +355,7 @@ def test_salesforce_503_is_retried(world):
     rows = clean_rows(200)
     world.set_rows(rows)
     world.configure(collections_max_rows=10)
-    world.sf("POST", "/faults", json={"unavailable": {"kind": "bulk_upload", "count": 1}})
+    world.sf("POST", "/faults", json={"kind": "unavailable", "on": "bulk_upload", "count": 1})
     summary = world.sync()
     assert_invariants(world, summary, rows)
     assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 200
@@ -367,7 +367,7 @@ def test_a_failed_bulk_job_is_resubmitted(world):
     rows = clean_rows(200)
     world.set_rows(rows)
     world.configure(collections_max_rows=10)
-    world.sf("POST", "/faults", json={"fail_next_job": True})
+    world.sf("POST", "/faults", json={"kind": "fail_job"})
     summary = world.sync()
     assert_invariants(world, summary, rows)
     assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 200

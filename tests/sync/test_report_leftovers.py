@@ -54,8 +54,12 @@ def assert_next_run_is_normal(world, failed: dict) -> None:
 @pytest.mark.parametrize(
     ("target", "fault", "error"),
     [
-        ("salesforce", {"unavailable": {"kind": "query", "count": 1000}}, "SalesforceUnavailable"),
-        ("collaboratemd", {"http_status": 503, "count": 1000, "on": "results"}, "CmdUnavailable"),
+        ("salesforce", {"kind": "unavailable", "on": "query", "count": 1000}, "SalesforceUnavailable"),
+        (
+            "collaboratemd",
+            {"kind": "http_status", "status": 503, "count": 1000, "on": "results"},
+            "CmdUnavailable",
+        ),
     ],
     ids=["load-payors-503", "report-poll-retries-exhausted"],
 )
@@ -76,7 +80,7 @@ def test_a_report_left_running_after_the_api_limit_is_adopted(world):
 def test_a_busy_report_that_is_not_ours_is_still_retried_then_fails_clearly(world):
     rows = clean_rows(10)
     world.set_rows(rows)
-    world.cmd("POST", "/faults", json={"start_status": "REPORT RUNNING", "count": 100})
+    world.cmd("POST", "/faults", json={"kind": "start_status", "status": "REPORT RUNNING", "count": 100})
     summary = world.sync()
     assert summary["status"] == "FAILED" and summary["error"] == "CmdReportBusy"
     assert world.item(layout.REPORT_PK, layout.REPORT_SK) is None
@@ -85,7 +89,7 @@ def test_a_busy_report_that_is_not_ours_is_still_retried_then_fails_clearly(worl
 def test_a_damaged_download_is_fetched_again(world):
     rows = clean_rows(30)
     world.set_rows(rows)
-    world.cmd("POST", "/faults", json={"corrupt_zip": True, "count": 1})
+    world.cmd("POST", "/faults", json={"kind": "corrupt_zip", "count": 1})
     summary = world.sync()
     assert_invariants(world, summary, rows)
     assert summary["status"] == "SUCCEEDED" and summary["succeeded"] == 30
@@ -94,7 +98,7 @@ def test_a_damaged_download_is_fetched_again(world):
 def test_a_download_damaged_every_time_fails_the_run_after_bounded_retries(world):
     rows = clean_rows(30)
     world.set_rows(rows)
-    world.cmd("POST", "/faults", json={"corrupt_zip": True, "count": 10})
+    world.cmd("POST", "/faults", json={"kind": "corrupt_zip", "count": 10})
     summary = world.sync()
     assert_invariants(world, summary, rows)
     assert summary["status"] == "FAILED" and summary["error"] == "ReportDownloadCorrupt"

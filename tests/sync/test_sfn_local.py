@@ -97,7 +97,7 @@ def test_a_run_holding_the_lock_makes_the_next_end_as_already_running(world):
 
 
 def test_a_collaboratemd_report_failure_fails_the_run_and_releases_the_lock(world):
-    timed_out = {"results_status": "REPORT TIMED OUT", "count": 1}
+    timed_out = {"kind": "results_status", "status": "REPORT TIMED OUT", "count": 1}
     scenarios.test_report_failures_fail_the_run_cleanly(
         world, timed_out, "CmdReportFailed", "REPORT TIMED OUT"
     )

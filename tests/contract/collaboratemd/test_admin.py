@@ -185,7 +185,9 @@ def test_config_round_trip(cmd: CmdClient) -> None:
 def test_reset_clears_calls_faults_and_reports(cmd: CmdClient) -> None:
     request_id = cmd.start_report()
     assert cmd.run().json()["Status"] == "REPORT RUNNING"
-    cmd.admin("POST", "/faults", json={"http_status": 500, "on": "results"}).raise_for_status()
+    cmd.admin(
+        "POST", "/faults", json={"kind": "http_status", "status": 500, "on": "results"}
+    ).raise_for_status()
     assert cmd.admin("POST", "/reset").status_code == 200
     calls = cmd.admin("GET", "/calls").json()
     assert calls["run"] == calls["results"] == 0

@@ -25,7 +25,7 @@ def queue(cmd: CmdClient, *faults: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("status", [500, 503])
 def test_http_errors_then_recovery(cmd: CmdClient, status: int) -> None:
-    queue(cmd, {"http_status": status, "count": 2, "on": "run"})
+    queue(cmd, {"kind": "http_status", "status": status, "count": 2, "on": "run"})
     assert [cmd.run().status_code for _ in range(2)] == [status, status]
     request_id = cmd.start_report()  # recovered
     assert cmd.results(request_id).status_code == 200
@@ -36,7 +36,7 @@ def test_http_errors_then_recovery(cmd: CmdClient, status: int) -> None:
 
 
 def test_http_error_on_results_only(cmd: CmdClient) -> None:
-    queue(cmd, {"http_status": 503, "on": "results"})
+    queue(cmd, {"kind": "http_status", "status": 503, "on": "results"})
     request_id = cmd.start_report()  # the results-only fault does not fire on run
     assert cmd.results(request_id).status_code == 503
     polls, body = cmd.poll(request_id)
@@ -48,7 +48,7 @@ def test_slow_response_trips_the_client_timeout_then_recovers(
     start_emulator: StartEmulator, client_for: ClientFor
 ) -> None:
     cmd = client_for(start_emulator(rows=[]))  # its own server: the delayed call finishes after the test
-    queue(cmd, {"delay_s": 5, "on": "run"})
+    queue(cmd, {"kind": "delay", "seconds": 5, "on": "run"})
     with pytest.raises(requests.exceptions.ReadTimeout):
         cmd.run(timeout=0.3)
     started = time.monotonic()
@@ -59,7 +59,7 @@ def test_slow_response_trips_the_client_timeout_then_recovers(
 
 
 def test_slow_response_within_the_client_timeout(cmd: CmdClient) -> None:
-    queue(cmd, {"delay_s": 0.3, "on": "any"})
+    queue(cmd, {"kind": "delay", "seconds": 0.3, "on": "*"})
     started = time.monotonic()
     assert cmd.run(timeout=10).json()["Status"] == "SUCCESS"
     assert time.monotonic() - started >= 0.3
@@ -67,7 +67,7 @@ def test_slow_response_within_the_client_timeout(cmd: CmdClient) -> None:
 
 @pytest.mark.parametrize("status", ["ERROR", "REPORT RUNNING"])
 def test_start_status_fault(cmd: CmdClient, status: str) -> None:
-    queue(cmd, {"start_status": status})
+    queue(cmd, {"kind": "start_status", "status": status})
     body = cmd.run().json()
     assert (body["Status"], body["Identifier"]) == (status, "")
     assert cmd.run().json()["Status"] == "SUCCESS"  # consumed; nothing was left running
@@ -76,14 +76,14 @@ def test_start_status_fault(cmd: CmdClient, status: str) -> None:
 def test_results_timed_out_is_final_and_frees_the_customer(cmd: CmdClient) -> None:
     request_id = cmd.start_report()
     assert cmd.results(request_id).json()["Status"] == "REPORT RUNNING"
-    queue(cmd, {"results_status": "REPORT TIMED OUT"})
+    queue(cmd, {"kind": "results_status", "status": "REPORT TIMED OUT"})
     assert cmd.results(request_id).json()["Status"] == "REPORT TIMED OUT"
     assert cmd.results(request_id).json()["Status"] == "REPORT TIMED OUT"
     assert cmd.run().json()["Status"] == "SUCCESS"
 
 
 def test_results_error_is_final(cmd: CmdClient) -> None:
-    queue(cmd, {"results_status": "ERROR"})
+    queue(cmd, {"kind": "results_status", "status": "ERROR"})
     request_id = cmd.start_report()
     first = cmd.results(request_id).json()
     assert first["Status"] == "ERROR"
@@ -93,7 +93,7 @@ def test_results_error_is_final(cmd: CmdClient) -> None:
 
 
 def test_corrupt_zip_once_then_a_good_one(cmd: CmdClient) -> None:
-    queue(cmd, {"corrupt_zip": True})
+    queue(cmd, {"kind": "corrupt_zip"})
     request_id = cmd.start_report()
     _, body = cmd.poll(request_id)
     assert body["Status"] == "SUCCESS"
@@ -106,7 +106,7 @@ def test_corrupt_zip_once_then_a_good_one(cmd: CmdClient) -> None:
 
 def test_malformed_members(cmd: CmdClient) -> None:
     cmd.admin("POST", "/config", json={"members": ["json", "csv"]}).raise_for_status()
-    queue(cmd, {"malformed_member": True})
+    queue(cmd, {"kind": "malformed_member"})
     request_id = cmd.start_report()
     _, body = cmd.poll(request_id)
     archive = zipfile.ZipFile(io.BytesIO(base64.b64decode(body["Data"], validate=True)))
@@ -118,16 +118,18 @@ def test_malformed_members(cmd: CmdClient) -> None:
 
 
 def test_faults_fire_in_order_and_can_be_cleared(cmd: CmdClient) -> None:
-    queue(cmd, {"http_status": 500}, {"http_status": 503, "count": 3})
+    queue(cmd, {"kind": "http_status", "status": 500}, {"kind": "http_status", "status": 503, "count": 3})
     assert cmd.run().status_code == 500
     assert cmd.run().status_code == 503
-    assert cmd.admin("GET", "/faults").json()["faults"] == [{"http_status": 503, "count": 2, "on": "any"}]
+    assert cmd.admin("GET", "/faults").json()["faults"] == [
+        {"kind": "http_status", "status": 503, "count": 2, "on": "*"}
+    ]
     assert cmd.admin("DELETE", "/faults").status_code == 200
     assert cmd.run().status_code == 200
 
 
 def test_unauthorized_calls_do_not_consume_faults(cmd: CmdClient) -> None:
-    queue(cmd, {"http_status": 500})
+    queue(cmd, {"kind": "http_status", "status": 500})
     assert cmd.run(auth=None).status_code == 401
     assert cmd.run().status_code == 500
 
@@ -136,18 +138,23 @@ def test_unauthorized_calls_do_not_consume_faults(cmd: CmdClient) -> None:
     "fault",
     [
         {},
-        {"http_status": 404},
-        {"http_status": "500"},
-        {"http_status": 500, "count": 0},
-        {"http_status": 500, "on": "admin"},
-        {"http_status": 500, "delay_s": 1},
-        {"delay_s": -1},
-        {"delay_s": 0},
-        {"start_status": "SUCCESS"},
-        {"results_status": "REPORT RUNNING"},
-        {"corrupt_zip": False},
-        {"malformed_member": True, "on": "run"},
+        {"kind": "explode"},
         {"explode": True},
+        {"kind": "http_status"},
+        {"kind": "http_status", "status": 404},
+        {"kind": "http_status", "status": "500"},
+        {"kind": "http_status", "status": 500, "count": 0},
+        {"kind": "http_status", "status": 500, "count": True},
+        {"kind": "http_status", "status": 500, "on": "admin"},
+        {"kind": "http_status", "status": 500, "seconds": 1},
+        {"kind": "delay", "seconds": -1},
+        {"kind": "delay", "seconds": 0},
+        {"kind": "delay", "seconds": 601},
+        {"kind": "start_status", "status": "SUCCESS"},
+        {"kind": "results_status", "status": "REPORT RUNNING"},
+        {"kind": "corrupt_zip", "value": False},
+        {"kind": "malformed_member", "on": "run"},
+        [{"kind": "corrupt_zip"}, {"kind": "nope"}],  # all or nothing
         "not an object",
     ],
 )

@@ -243,10 +243,10 @@ def test_lookup_to_missing_record_fails_the_row(sf: Salesforce, tmp_path: Path) 
     assert sf.Claim__c.get_by_custom_id("Claim_Number__c", "L1")["Claim_Payor__c"] == payor
 
 
-def test_fail_next_job_fault(
+def test_fail_job_fault(
     sf: Salesforce, clean: SalesforceEmulator, http: requests.Session, tmp_path: Path
 ) -> None:
-    http.post(clean.admin_url + "/faults", json={"fail_next_job": True})
+    http.post(clean.admin_url + "/faults", json={"kind": "fail_job"})
     with pytest.raises(SalesforceOperationError):
         upsert(sf, write_csv(tmp_path / "f.csv", "Claim_Number__c\nF1\n"))
     result = upsert(sf, write_csv(tmp_path / "g.csv", "Claim_Number__c\nF1\n"))  # only the next job fails
@@ -258,7 +258,7 @@ def test_lock_row_fault_is_deterministic_and_retries_land(
 ) -> None:
     http.post(
         clean.admin_url + "/faults",
-        json={"lock_row_share": 0.3, "lock_row_seed": 7, "lock_row_max_per_record": 1},
+        json={"kind": "lock_row", "share": 0.3, "seed": 7, "max_per_record": 1},
     )
     text = "Claim_Number__c\n" + "".join(f"R{i}\n" for i in range(200))
     result = upsert(sf, write_csv(tmp_path / "r.csv", text))
@@ -277,7 +277,7 @@ def test_lock_row_fault_is_deterministic_and_retries_land(
 def test_unavailable_fault(
     sf: Salesforce, clean: SalesforceEmulator, http: requests.Session, api: Api
 ) -> None:
-    http.post(clean.admin_url + "/faults", json={"unavailable": {"kind": "bulk_upload", "count": 2}})
+    http.post(clean.admin_url + "/faults", json={"kind": "unavailable", "on": "bulk_upload", "count": 2})
     job = create_job(api)
     for _ in range(2):
         r = upload(api, job["id"], "Claim_Number__c\nU1\n")
@@ -300,7 +300,7 @@ def test_crlf_and_other_delimiters(api: Api) -> None:
 def test_hold_jobs_fault_keeps_closed_jobs_queued_until_released_and_abort_wins(
     api: Api, clean: SalesforceEmulator, http: requests.Session
 ) -> None:
-    http.post(clean.admin_url + "/faults", json={"hold_jobs": True})
+    http.post(clean.admin_url + "/faults", json={"kind": "hold_jobs"})
     held, aborted = create_job(api)["id"], create_job(api)["id"]
     for job_id, claim in ((held, "H1"), (aborted, "A1")):
         assert upload(api, job_id, f"Claim_Number__c\n{claim}\n").status_code == 201

@@ -65,7 +65,7 @@ def test_counters_by_kind(
 
 
 def test_unavailable_any_kind(clean: SalesforceEmulator, api: Api, http: requests.Session) -> None:
-    http.post(clean.admin_url + "/faults", json={"unavailable": {"kind": "*", "count": 1}})
+    http.post(clean.admin_url + "/faults", json={"kind": "unavailable", "on": "*", "count": 1})
     r = api("GET", "limits")
     assert r.status_code == 503 and r.json()[0]["errorCode"] == "SERVER_UNAVAILABLE"
     assert api("GET", "limits").status_code == 200

@@ -130,7 +130,7 @@ def test_collections_limit(api: Api) -> None:
 def test_collections_lock_row_fault(clean: SalesforceEmulator, http: requests.Session, api: Api) -> None:
     http.post(
         clean.admin_url + "/faults",
-        json={"lock_row_share": 0.5, "lock_row_seed": 3, "lock_row_max_per_record": 1},
+        json={"kind": "lock_row", "share": 0.5, "seed": 3, "max_per_record": 1},
     )
     records = [{"attributes": {"type": "Claim__c"}, "Claim_Number__c": f"L{i}"} for i in range(100)]
     first = api("PATCH", "composite/sobjects/Claim__c/Claim_Number__c", json={"records": records}).json()

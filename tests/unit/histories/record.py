@@ -89,23 +89,32 @@ def main() -> None:
                 timeout=60,
             ).raise_for_status()
             faults = [
-                ("collaboratemd", "/faults", {"http_status": 503, "count": 2, "on": "run"}),
-                ("collaboratemd", "/faults", {"corrupt_zip": True, "count": 1}),
-                ("salesforce", "/faults", {"unavailable": {"kind": "bulk_upload", "count": 2}}),
+                ("collaboratemd", "/faults", {"kind": "http_status", "status": 503, "count": 2, "on": "run"}),
+                ("collaboratemd", "/faults", {"kind": "corrupt_zip", "count": 1}),
+                ("salesforce", "/faults", {"kind": "unavailable", "on": "bulk_upload", "count": 2}),
             ]
             record("bulk_with_retries", world, {"admin": faults}, full=True)
             record("dry_run", world, {}, dry_run=True)
             record(
                 "report_failed",
                 world,
-                {"admin": [("collaboratemd", "/faults", {"results_status": "REPORT TIMED OUT", "count": 1})]},
+                {
+                    "admin": [
+                        (
+                            "collaboratemd",
+                            "/faults",
+                            {"kind": "results_status", "status": "REPORT TIMED OUT", "count": 1},
+                        )
+                    ]
+                },
             )
             record(
                 "payors_gave_up",
                 world,
-                {"admin": [("salesforce", "/faults", {"unavailable": {"kind": "query", "count": 20}})]},
+                {"admin": [("salesforce", "/faults", {"kind": "unavailable", "on": "query", "count": 20})]},
             )
-            _admin(ep, "salesforce", "/faults", {"unavailable": {"kind": "query", "count": 0}})
+            sf = ep["salesforce"]
+            requests.delete(sf["admin_url"] + "/faults", verify=sf["ca_cert"], timeout=60).raise_for_status()
         finally:
             world.stop()
 

@@ -1,0 +1,381 @@
+"""Processing one Bulk API 2.0 ingest job's rows: ``Plan`` checks the upload (line ending, header,
+column counts, repeated external ids), then writes it in batches of 10,000 rows, each one SQLite
+transaction taken through the named steps of ``_Batch``. The upload is read twice (the check pass,
+then the write pass), so memory stays flat whatever the file size.
+
+Semantics that matter to clients (and that the emulator keeps faithfully):
+- an empty cell is ignored on update and null on insert; ``#N/A`` sets null;
+- an external id repeated in one job fails every row that carries it
+  (``DUPLICATE_VALUE:Duplicate external id specified: <value>:--``);
+- an unknown column or a malformed CSV fails the whole job (``JobFailed``, an ``errorMessage``);
+- row order in the result files follows the upload, which real Salesforce does not promise.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+from local.salesforce_emulator import fields as F
+from local.salesforce_emulator.records import lock_row_error
+from local.salesforce_emulator.schema import FieldDef, ObjectDef
+
+if TYPE_CHECKING:
+    from local.salesforce_emulator.bulk import BulkJobs
+
+BATCH_SIZE = 10_000
+DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
+
+
+class JobFailed(Exception):
+    """The whole job fails with this ``errorMessage``."""
+
+
+class Plan:
+    """One job's processing: header mapping, a checking pass, then batches of writes."""
+
+    def __init__(self, jobs: BulkJobs, info: dict[str, Any], upload: Path) -> None:
+        self.jobs = jobs
+        self.info = info
+        self.upload = upload
+        self.dir = upload.parent
+        self.delimiter = DELIMITERS[info["columnDelimiter"]]
+        obj = jobs.schema.object(info["object"])
+        assert obj is not None
+        self.obj: ObjectDef = obj
+        self.operation: str = info["operation"]
+        self.ext: FieldDef | None = (
+            obj.field(info["externalIdFieldName"]) if info.get("externalIdFieldName") else None
+        )
+        self.header: list[str] = []
+        self.columns: list[tuple[int, FieldDef, Any]] = []
+        self.key_index: int | None = None
+        self.duplicates: set[str] = set()
+
+    def _reader(self, fh: IO[str]) -> Iterator[list[str]]:
+        return csv.reader(fh, delimiter=self.delimiter, strict=True)
+
+    def _open(self) -> IO[str]:
+        return open(self.upload, encoding="utf-8-sig", newline="")
+
+    def check(self) -> None:
+        with open(self.upload, "rb") as raw:
+            first = raw.readline()
+        crlf = first.endswith(b"\r\n")
+        if crlf != (self.info["lineEnding"] == "CRLF"):
+            raise JobFailed(
+                "ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is "
+                f"{self.info['lineEnding']}"
+            )
+        try:
+            with self._open() as fh:
+                reader = self._reader(fh)
+                header = next(reader, None)
+                if not header or header == [""]:
+                    raise JobFailed("InvalidBatch : Failed to parse CSV header: the file is empty")
+                self._map_header(header)
+                counts: dict[str, int] = {}
+                width = len(header)
+                ki = self.key_index
+                for line_no, row in enumerate(reader, start=2):
+                    if len(row) != width:
+                        if row == [] or row == [""]:
+                            continue
+                        raise JobFailed(
+                            f"InvalidBatch : Wrong number of columns in row {line_no}: "
+                            f"expected {width}, found {len(row)}"
+                        )
+                    if ki is not None:
+                        key = row[ki].strip().lower()
+                        if key:
+                            counts[key] = counts.get(key, 0) + 1
+        except csv.Error as exc:
+            raise JobFailed(f"InvalidBatch : Failed to parse CSV: {exc}") from None
+        except UnicodeDecodeError:
+            raise JobFailed("InvalidBatch : Failed to parse CSV: the data is not valid UTF-8") from None
+        if self.operation == "upsert":
+            self.duplicates = {k for k, n in counts.items() if n > 1}
+
+    def _map_header(self, header: list[str]) -> None:
+        self.header = header
+        seen: set[str] = set()
+        for i, name in enumerate(header):
+            clean = name.strip()
+            f = self.obj.field(clean)
+            if f is None:
+                raise JobFailed(f"InvalidBatch : Field name not found : {clean}")
+            if f.name in seen:
+                raise JobFailed(f"InvalidBatch : Duplicate field name: {clean}")
+            seen.add(f.name)
+            if f.name == "Id":
+                if self.operation in ("update", "delete") or (self.ext and self.ext.name == "Id"):
+                    self.key_index = i
+                    continue
+                raise JobFailed(f"InvalidBatch : Field name not found : {clean}")  # Id on insert/upsert
+            if self.operation == "delete":
+                raise JobFailed("InvalidBatch : The 'delete' batch must contain only the 'Id' field")
+            if self.ext and f.name == self.ext.name:
+                self.key_index = i
+            prefix = self.jobs.records.ref_prefix(f)
+            self.columns.append((i, f, F.csv_converter(f, prefix)))
+        self._require_key()
+
+    def _require_key(self) -> None:
+        """Update and delete need the Id column, upsert the external id's."""
+        if self.key_index is not None or self.operation == "insert":
+            return
+        if self.operation == "upsert":
+            assert self.ext is not None
+            raise JobFailed(f"InvalidBatch : Field name not found : {self.ext.name}")
+        raise JobFailed("InvalidBatch : Field name not found : Id")
+
+    def run(self) -> tuple[int, int, bool]:
+        """Process every row; returns (processed, failed, aborted)."""
+        processed = failed = 0
+        aborted = False
+        job_id = self.info["id"]
+        header_csv = _csv_line(self.header)
+        ok_tmp, bad_tmp, un_tmp = (self.dir / f"{n}.tmp" for n in ("success", "failed", "unprocessed"))
+        with (
+            self._open() as fh,
+            open(ok_tmp, "w", encoding="utf-8", newline="") as ok_fh,
+            open(bad_tmp, "w", encoding="utf-8", newline="") as bad_fh,
+        ):
+            ok_fh.write('"sf__Id","sf__Created",' + header_csv)
+            bad_fh.write('"sf__Id","sf__Error",' + header_csv)
+            ok_w = csv.writer(ok_fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            bad_w = csv.writer(bad_fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
+            reader = self._reader(fh)
+            next(reader)
+            batch: list[list[str]] = []
+            for row in reader:
+                if not row or row == [""]:
+                    continue
+                batch.append(row)
+                if len(batch) == BATCH_SIZE:
+                    if self.jobs._state(job_id) != "InProgress":
+                        aborted = True
+                        break
+                    p, f = self._batch(batch, ok_w, bad_w)
+                    processed, failed, batch = processed + p, failed + f, []
+                    # as Salesforce does: the job's counts move while it runs, batch by batch
+                    self.jobs._update(job_id, numberRecordsProcessed=processed, numberRecordsFailed=failed)
+            if aborted:
+                with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
+                    un_fh.write(header_csv)
+                    un_w = csv.writer(un_fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
+                    un_w.writerows(batch)
+                    un_w.writerows(r for r in reader if r and r != [""])
+            elif batch:
+                if self.jobs._state(job_id) != "InProgress":
+                    aborted = True
+                    with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
+                        un_fh.write(header_csv)
+                        csv.writer(un_fh, lineterminator="\n").writerows(batch)
+                else:
+                    p, f = self._batch(batch, ok_w, bad_w)
+                    processed, failed = processed + p, failed + f
+        if not aborted:
+            with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
+                un_fh.write(header_csv)
+        for tmp, name in ((ok_tmp, "success.csv"), (bad_tmp, "failed.csv"), (un_tmp, "unprocessed.csv")):
+            os.replace(tmp, self.dir / name)
+        return processed, failed, aborted
+
+    def _convert(self, row: list[str]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for i, f, conv in self.columns:
+            cell = row[i]
+            if cell == "":
+                continue
+            if cell == F.NULL_MARKER:
+                values[f.name] = 0 if f.type == "boolean" else None
+                continue
+            values[f.name] = conv(cell)
+        return values
+
+    def _batch(self, rows: list[list[str]], ok_w: Any, bad_w: Any) -> tuple[int, int]:
+        """Write one batch (one SQLite transaction); its rows go to the success or failed results."""
+        batch = _Batch(self, rows)
+        batch.prepare()
+        with self.jobs.store.transaction():
+            batch.classify(batch.existing_ids())
+            batch.check_references()
+            now = F.now_sf()
+            batch.insert(now)
+            batch.update_or_delete(now)
+        return len(rows), batch.write_results(ok_w, bad_w)
+
+
+class _Batch:
+    """One batch of a job's rows, taken through named steps; ``errors[n]`` is row n's failure.
+
+    prepare (key and values of each row) -> existing_ids (one lookup) -> classify (insert or update,
+    lock-row fault, required fields) -> check_references -> insert / update_or_delete -> write_results.
+    """
+
+    def __init__(self, plan: Plan, rows: list[list[str]]) -> None:
+        self.plan = plan
+        self.obj = plan.obj
+        self.store = plan.jobs.store
+        self.operation = plan.operation
+        self.rows = rows
+        self.errors: list[F.FieldError | None] = [None] * len(rows)
+        self.values: list[dict[str, Any]] = [{}] * len(rows)
+        self.keys: list[str] = [""] * len(rows)  # the external id or record id a row names
+        self.ids: list[str] = [""] * len(rows)  # the record id a row wrote
+        self.inserts: list[int] = []
+        self.updates: list[int] = []  # rows that update (or delete) an existing record
+
+    @property
+    def by_id(self) -> bool:
+        return self.operation in ("update", "delete")
+
+    def _live(self, candidates: list[int]) -> list[int]:
+        return [n for n in candidates if self.errors[n] is None]
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        for n, row in enumerate(self.rows):
+            try:
+                if self.plan.key_index is not None:
+                    self._read_key(n, row[self.plan.key_index])
+                if self.operation != "delete":
+                    self.values[n] = self.plan._convert(row)
+            except F.FieldError as row_error:
+                self.errors[n] = row_error
+
+    def _read_key(self, n: int, cell: str) -> None:
+        """Row n's key: its external id, or (update, delete) its record id checked and made 18 long."""
+        self.keys[n] = key = cell.strip()
+        if self.operation == "upsert" and key.lower() in self.plan.duplicates:
+            raise F.FieldError("DUPLICATE_VALUE", f"Duplicate external id specified: {key}")
+        if not self.by_id:
+            return
+        if not key:
+            raise F.FieldError("MISSING_ARGUMENT", f"Id not specified in an {self.operation} call")
+        self.keys[n] = rid = self.plan.jobs.records._collection_id(key)
+        if rid[:3] != self.obj.key_prefix:
+            raise F.FieldError("MALFORMED_ID", f"Id value of incorrect type: {cell}", ["Id"])
+
+    def existing_ids(self) -> dict[str, str]:
+        """Lower-cased key -> record id, for the keys of rows still alive."""
+        keys = (self.keys[n] for n in self._live(list(range(len(self.rows)))))
+        if self.operation == "upsert":
+            assert self.plan.ext is not None
+            found = self.store.find_ids(self.obj, self.plan.ext, (k for k in keys if k))
+            return {k: v[0] for k, v in found.items()}
+        if self.by_id:
+            return {k.lower(): k for k in self.store.existing_ids(self.obj, keys)}
+        return {}
+
+    def classify(self, existing: dict[str, str]) -> None:
+        locking = self.plan.jobs.faults.locking_rows
+        for n in self._live(list(range(len(self.rows)))):
+            try:
+                self._classify_row(n, existing, locking)
+            except F.FieldError as row_error:
+                self.errors[n] = row_error
+
+    def _classify_row(self, n: int, existing: dict[str, str], locking: bool) -> None:
+        rid = self._record_of(n, existing, locking)
+        inserting = rid is None and self.operation in ("insert", "upsert")
+        if inserting:
+            self.inserts.append(n)
+        else:
+            self.updates.append(n)
+            self.ids[n] = rid or ""
+        missing = _missing_required(self.obj, self.values[n], inserting)
+        if missing:
+            message = f"Required fields are missing: [{', '.join(missing)}]"
+            raise F.FieldError("REQUIRED_FIELD_MISSING", message, missing)
+
+    def _record_of(self, n: int, existing: dict[str, str], locking: bool) -> str | None:
+        """The existing record row n writes (None: a new one); a row whose record cannot be had fails."""
+        key, ext = self.keys[n], self.plan.ext
+        rid = existing.get(key.lower()) if key else None
+        if self.by_id and rid is None:
+            raise F.FieldError("ENTITY_IS_DELETED", "entity is deleted")
+        if self.operation == "upsert" and not key and ext and ext.name != "Id":
+            raise F.FieldError("MISSING_ARGUMENT", f"{ext.name} not specified")
+        if locking and self.plan.jobs.faults.lock_row(key or str(n)):
+            raise lock_row_error(rid or "")
+        return rid
+
+    def check_references(self) -> None:
+        """Lookups must name existing records of their object; then only rows still alive go on."""
+        if self.operation != "delete":
+            candidates = self._live(self.inserts + self.updates)
+            found = self.plan.jobs.records.check_references(self.obj, [self.values[n] for n in candidates])
+            for n, err in zip(candidates, found, strict=True):
+                if err:
+                    self.errors[n] = err
+        self.inserts, self.updates = self._live(self.inserts), self._live(self.updates)
+
+    def insert(self, now: str) -> None:
+        if not self.inserts:
+            return
+        new_ids = self.store.allocate_ids(self.obj, len(self.inserts))
+        prepared = [
+            self.store.prepare_insert(self.obj, self.values[n], rid, now)
+            for n, rid in zip(self.inserts, new_ids, strict=True)
+        ]
+        results = self.store.insert_many(self.obj, prepared)
+        for n, rid, err in zip(self.inserts, new_ids, results, strict=True):
+            if err:
+                self.errors[n] = err
+            else:
+                self.ids[n] = rid
+
+    def update_or_delete(self, now: str) -> None:
+        if not self.updates:
+            return
+        if self.operation == "delete":
+            self.store.delete_many(self.obj, [self.ids[n] for n in self.updates])
+            return
+        ext = self.plan.ext
+        work = []
+        for n in self.updates:
+            values = self.values[n]
+            if ext and ext.name in values:
+                values = {k: v for k, v in values.items() if k != ext.name}
+            if values:  # a row that only names its record changes nothing
+                work.append((n, (self.ids[n], values)))
+        results = self.store.update_many(self.obj, [w for _, w in work], now) if work else []
+        for (n, _), err in zip(work, results, strict=True):
+            if err:
+                self.errors[n] = err
+
+    def write_results(self, ok_w: Any, bad_w: Any) -> int:
+        """Each row to the success or the failed results, in upload order; the number failed."""
+        inserted = set(self.inserts)
+        failed = 0
+        for n, row in enumerate(self.rows):
+            err = self.errors[n]
+            if err is None:
+                ok_w.writerow([self.ids[n], "true" if n in inserted else "false", *row])
+            else:
+                failed += 1
+                shown_id = self.keys[n] if self.by_id else ""
+                bad_w.writerow([shown_id, err.as_bulk(), *row])
+        return failed
+
+
+def _missing_required(obj: ObjectDef, values: dict[str, Any], inserting: bool) -> list[str]:
+    """Required fields left empty: on insert every one not given, on update every one set to null."""
+    return [
+        f.name
+        for f in obj.fields.values()
+        if f.required and (inserting or f.name in values) and values.get(f.name) is None
+    ]
+
+
+def _csv_line(values: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerow(values)
+    return buf.getvalue()
