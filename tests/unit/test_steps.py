@@ -257,6 +257,40 @@ def test_a_check_polls_only_the_jobs_not_yet_seen_final(monkeypatch):
     assert finish_run(deps, FinishTask(RUN, staged.page_count, 30)).succeeded == 30
 
 
+def test_a_slow_start_cannot_stretch_a_bulk_wait_beyond_the_time_the_job_has_run(monkeypatch):
+    """Salesforce queues and checks a job before it processes rows: a rate measured then is far too
+    low. Each wait is at most the time the job has run so far, so polls double instead of the run
+    sleeping for the cap."""
+    deps = FakeDeps()
+    deps.settings = type(deps.settings)(
+        **{**deps.settings.__dict__, "collections_max_rows": 2, "upload_poll_seconds": 1,
+           "bulk_records_per_second": 30}
+    )  # fmt: skip
+    staged = sync_pages(deps, claim_rows(30))
+    transform_all(deps, staged)
+    deps.salesforce.job_polls = 6
+    real_bulk_job = deps.salesforce.bulk_job
+
+    def barely_moving(job_id: str) -> dict:
+        info = real_bulk_job(job_id)
+        if info["state"] != "JobComplete":
+            info["numberRecordsProcessed"] = 6 - deps.salesforce.jobs[job_id].polls_left  # 1, 2, ...
+        return info
+
+    monkeypatch.setattr(deps.salesforce, "bulk_job", barely_moving)
+    progress = start_upload(deps, UploadTask(RUN, staged.page_count))
+    submitted, waits = deps.now, [progress.poll_seconds]
+    while progress.pending:
+        deps.now += progress.poll_seconds
+        progress = check_upload(deps, UploadCheckTask(RUN, progress))
+        if progress.pending:
+            assert progress.poll_seconds <= deps.now - submitted, "a wait longer than the job has run"
+            waits.append(progress.poll_seconds)
+        assert len(waits) < 10
+    assert waits == [2, 2, 4, 8, 16, 32]  # at ~1 record/s, the estimate alone would be ~30 s each time
+    assert finish_run(deps, FinishTask(RUN, staged.page_count, 30)).succeeded == 30
+
+
 def test_the_first_bulk_wait_grows_with_the_job_and_later_ones_follow_progress():
     assert wait_for_progress(1_000, None, floor_s=5, cap_s=60, assumed_rate_per_s=2000) == 5
     assert wait_for_progress(100_000, None, floor_s=5, cap_s=60, assumed_rate_per_s=2000) == 55

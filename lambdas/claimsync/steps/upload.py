@@ -17,6 +17,7 @@ import contextlib
 import csv
 import heapq
 import io
+import math
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -84,6 +85,7 @@ class BulkJob:
     records: int
     processed: int = 0
     polled_at: float = 0.0
+    submitted_at: float = 0.0
     state: str = "UploadComplete"
     failed: int = 0
     error: str = ""
@@ -232,7 +234,7 @@ def _submit_bulk(
             with contextlib.suppress(Exception):  # best effort: never leave an Open job behind
                 gw.bulk_abort(job_id)
             raise
-        jobs.append(BulkJob(job_id, records, polled_at=deps.now))
+        jobs.append(BulkJob(job_id, records, polled_at=deps.now, submitted_at=deps.now))
     return jobs
 
 
@@ -270,9 +272,13 @@ def check_upload(deps: Deps, task: UploadCheckTask) -> UploadProgress:
 
 
 def _poll_open_jobs(deps: Deps, gw: SalesforceGateway, jobs: list[BulkJob]) -> int:
-    """One call per job not yet seen final; returns the time the remaining records should take at the
-    jobs' combined rate since the last poll (Salesforce works on a run's jobs in parallel)."""
-    now, remaining, rate = deps.now, 0, 0.0
+    """One call per job not yet seen final; returns when to look again: the time the remaining records
+    should take at the jobs' combined rate since the last poll (Salesforce works on a run's jobs in
+    parallel), but never longer than the open jobs have run so far. A rate measured while Salesforce
+    was still queueing or checking a job is far too low; the guard makes such a misjudgement cost at
+    most one more poll per doubling of the job's time instead of a wait as long as the cap."""
+    now = started = deps.now
+    remaining, rate = 0, 0.0
     for job in jobs:
         if job.done:
             continue
@@ -285,14 +291,16 @@ def _poll_open_jobs(deps: Deps, gw: SalesforceGateway, jobs: list[BulkJob]) -> i
         job.error = str(info.get("errorMessage") or "")
         if not job.done:
             remaining += max(job.records - processed, 0)
+            started = min(started, job.submitted_at or now)
     s = deps.settings
-    return wait_for_progress(
+    estimate = wait_for_progress(
         remaining,
         rate or None,
         floor_s=s.upload_poll_seconds,
         cap_s=s.upload_poll_max_seconds,
         assumed_rate_per_s=s.bulk_records_per_second,
     )
+    return min(estimate, max(s.upload_poll_seconds, math.ceil(now - started)))
 
 
 def _collect_results(deps: Deps, gw: SalesforceGateway, state: UploadState) -> list[str]:
