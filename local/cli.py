@@ -286,7 +286,8 @@ def _target(args: argparse.Namespace) -> Any:
 
 
 def _cmd_sync(args: argparse.Namespace) -> int:
-    from claimsync import operator
+    from claimsync.operator import execution
+    from claimsync.operator.lock import lock_outcome
     from local import console
 
     reattach = bool(args.follow)
@@ -302,7 +303,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     started_clock = time.monotonic()
     if reattach:
         run_id = args.follow
-        arn = operator.execution_arn(target.deployment, run_id)
+        arn = execution.execution_arn(target.deployment, run_id)
         try:
             sfn.describe_execution(executionArn=arn)
         except sfn.exceptions.ExecutionDoesNotExist:
@@ -311,11 +312,11 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             ) from None
         print(f"run {run_id}: following in {target.where}", file=out, flush=True)
     else:
-        started = operator.start_sync(sfn, target.deployment, full_sync=args.full, dry_run=args.dry_run)
+        started = execution.start_sync(sfn, target.deployment, full_sync=args.full, dry_run=args.dry_run)
         run_id, arn = started.run_id, started.execution_arn
         how = "dry run" if args.dry_run else "full sync" if args.full else "incremental"
         if not following:
-            lock = operator.lock_outcome(sfn, arn, poll_s=target.poll_s)  # refused at once, or running
+            lock = lock_outcome(sfn, arn, poll_s=target.poll_s)  # refused at once, or running
             if args.json:
                 print(
                     json.dumps({"run_id": run_id, "execution_arn": arn, "input": started.input, "lock": lock})
@@ -332,7 +333,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
     timeout = args.timeout or target.default_timeout_s
     try:
         _follow(target, arn, console.ProgressPrinter(out), timeout)
-    except operator.FollowDeadline:
+    except execution.FollowDeadline:
         raise CliError(
             ExitCode.DEADLINE,
             f"stopped waiting after {timeout:g} s; run {run_id} goes on in {target.where}"
@@ -350,8 +351,8 @@ def _cmd_sync(args: argparse.Namespace) -> int:
         wall_s = None if reattach else time.monotonic() - started_clock
         summary = run_summary(target.endpoints, arn, counters_before, wall_s)
     else:
-        summary = operator.run_outcome(sfn, target.client("s3"), target.deployment, arn)
-        summary.update(operator.history_stats(operator.history_since(sfn, arn)))
+        summary = execution.run_outcome(sfn, target.client("s3"), target.deployment, arn)
+        summary.update(execution.history_stats(execution.history_since(sfn, arn)))
     refused = _refused(target, summary) if summary["status"] == "ALREADY_RUNNING" else None
     print(console.format_summary(summary), file=out, flush=True)
     if args.json:
@@ -366,7 +367,7 @@ def _cmd_sync(args: argparse.Namespace) -> int:
 def _refused(target: Any, summary: dict[str, Any]) -> CliError:
     """A refused run's error, naming the lock's holder and expiry (read after the run ended); the
     summary gets them too (``lock_holder``, ``lock_until``)."""
-    from claimsync.operator import refusal_line
+    from claimsync.operator.lock import refusal_line
     from claimsync.runlock import read_lock
 
     lock = read_lock(target.client("dynamodb"), target.deployment.table)
@@ -382,13 +383,13 @@ def _local_counters(target: Any) -> dict[str, Any]:
 
 
 def _follow(target: Any, arn: str, printer: Any, timeout_s: float) -> None:
-    from claimsync import operator
-    from claimsync.progress import ProgressTracker
+    from claimsync.operator.execution import follow_execution
+    from claimsync.progress.tracker import ProgressTracker
     from local.syncrun import definition_for
 
     sfn = target.client("stepfunctions")
     tracker = ProgressTracker(definition_for(sfn, arn))
-    for event in operator.follow_execution(sfn, arn, deadline_s=timeout_s, poll_s=target.poll_s):
+    for event in follow_execution(sfn, arn, deadline_s=timeout_s, poll_s=target.poll_s):
         for update in tracker.feed(event):
             printer(update)
 
@@ -400,7 +401,7 @@ def _cmd_local_sync(args: argparse.Namespace) -> int:
 
 
 def _cmd_runs(args: argparse.Namespace) -> int:
-    from claimsync.operator import recent_runs
+    from claimsync.operator.runs import recent_runs
     from local.console import format_runs
 
     target = _target(args)
@@ -419,7 +420,7 @@ def _cmd_runs(args: argparse.Namespace) -> int:
 
 
 def _cmd_failures(args: argparse.Namespace) -> int:
-    from claimsync.operator import run_failures
+    from claimsync.operator.runs import run_failures
     from local.console import format_failures
 
     target = _target(args)
@@ -428,7 +429,7 @@ def _cmd_failures(args: argparse.Namespace) -> int:
 
 
 def _cmd_unlock(args: argparse.Namespace) -> int:
-    from claimsync.operator import UnlockRefused, unlock
+    from claimsync.operator.lock import UnlockRefused, unlock
 
     target = _target(args)
     try:
@@ -442,13 +443,14 @@ def _cmd_claim(args: argparse.Namespace) -> int:
     import requests
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from claimsync import operator
     from claimsync.mapping_file import load_mapping
+    from claimsync.operator.claim import claim_story, salesforce_claim
+    from claimsync.operator.deployment import OperatorError
     from claimsync.salesforce.errors import SalesforceError
     from local.console import format_claim_story
 
     target = _target(args)
-    story = operator.claim_story(
+    story = claim_story(
         target.client("s3"),
         target.client("dynamodb"),
         target.deployment,
@@ -459,8 +461,8 @@ def _cmd_claim(args: argparse.Namespace) -> int:
     mapping = load_mapping()
     record, problem = None, None
     try:
-        record = operator.salesforce_claim(target.salesforce(), mapping, args.claim_id)
-    except (SalesforceError, operator.OperatorError) as exc:
+        record = salesforce_claim(target.salesforce(), mapping, args.claim_id)
+    except (SalesforceError, OperatorError) as exc:
         problem = str(exc)  # codes and operations only, never a value (claimsync.salesforce)
     except ClientError as exc:  # the Salesforce secret: access denied, not found
         problem = f"the Salesforce secret: {exc.response.get('Error', {}).get('Code', 'AWS error')}"
@@ -809,7 +811,7 @@ def _classify(exc: BaseException, local: bool, state_dir: str | None) -> CliErro
     )
 
     from claimsync.mapping import MappingError
-    from claimsync.operator import OperatorError
+    from claimsync.operator.deployment import OperatorError
     from local.collaboratemd_emulator.reportfile import ReportFileError
     from local.world import WorldBusy, WorldNotRunning, state_dir_from
 

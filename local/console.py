@@ -10,16 +10,16 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from claimsync.operator import (
+from claimsync.operator.claim import (
     INDEX_EXPIRED,
     INDEX_FOUND,
     INDEX_NOT_WRITTEN,
     ClaimInRun,
-    RunRecord,
     SalesforceClaim,
-    parse_time,
 )
-from claimsync.progress import (
+from claimsync.operator.runs import RunRecord, parse_time
+from claimsync.progress.error_texts import error_text
+from claimsync.progress.updates import (
     Note,
     Pages,
     PhaseEnded,
@@ -27,7 +27,6 @@ from claimsync.progress import (
     RunEnded,
     Update,
     Waiting,
-    error_text,
 )
 
 BAR_WIDTH = 24

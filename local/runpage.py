@@ -4,7 +4,7 @@ What it shows, and where each part comes from:
 
 - the accounting equations and the status: the run record and ``reports/<run>/summary.json``;
 - a timeline of the phases with their durations, waits and retries: the execution history, read by
-  the same :class:`~claimsync.progress.ProgressTracker` that ``sync --follow`` prints from;
+  the same :class:`~claimsync.progress.tracker.ProgressTracker` that ``sync --follow`` prints from;
 - rejects by reason and by column: ``rejects.csv``; unmapped payers: ``summary.json``; failures by
   Salesforce error code: ``failures.csv``; API calls and limit use: the summary's
   ``salesforce_api_usage`` and the history's state transitions;
@@ -34,8 +34,13 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from claimsync import layout, operator
-from claimsync.progress import PHASES, Note, PhaseEnded, ProgressTracker, Retrying, Waiting, error_text
+from claimsync import layout
+from claimsync.operator.deployment import Deployment, OperatorError
+from claimsync.operator.execution import execution_arn, history_since, history_stats
+from claimsync.operator.runs import RunRecord, get_run, parse_time, recent_runs, run_report
+from claimsync.progress.error_texts import error_text
+from claimsync.progress.tracker import ProgressTracker
+from claimsync.progress.updates import PHASES, Note, PhaseEnded, Retrying, Waiting
 from local.console import clock, duration, reject_reasons
 
 RECENT_RUNS = 30
@@ -94,13 +99,13 @@ class RunPage:
     where: str
     generated_at: str
     status: str
-    record: operator.RunRecord | None
+    record: RunRecord | None
     summary: dict[str, Any]
     timeline: Timeline | None
     rejects_by_reason: dict[str, int]
     rejects_by_column: dict[str, int]
     failures_by_code: dict[str, int]
-    recent: tuple[operator.RunRecord, ...]
+    recent: tuple[RunRecord, ...]
     claims: ClaimRows | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
 
@@ -111,7 +116,7 @@ class RunPage:
 
 def gather(
     client: Callable[[str], Any],
-    deployment: operator.Deployment,
+    deployment: Deployment,
     run_id: str,
     *,
     with_claims: bool = False,
@@ -121,16 +126,14 @@ def gather(
     s3, dynamodb, sfn = client("s3"), client("dynamodb"), client("stepfunctions")
     notes: list[str] = []
     try:
-        record: operator.RunRecord | None = operator.get_run(dynamodb, deployment, run_id)
-    except operator.OperatorError:
+        record: RunRecord | None = get_run(dynamodb, deployment, run_id)
+    except OperatorError:
         record = None
-    document = _json(operator.run_report(s3, deployment, run_id, "summary.json"))
+    document = _json(run_report(s3, deployment, run_id, "summary.json"))
     summary = document if document else dict(record.summary) if record else {}
     timeline = _timeline(sfn, deployment, run_id)
     if record is None and not summary and timeline is None:
-        raise operator.OperatorError(
-            f"no run {run_id!r} in {where or deployment.stack_name} (see: claimsync runs)"
-        )
+        raise OperatorError(f"no run {run_id!r} in {where or deployment.stack_name} (see: claimsync runs)")
     if timeline is None:
         notes.append("The execution history is not available (Step Functions keeps it 90 days).")
     if record is None and not summary:
@@ -143,8 +146,8 @@ def gather(
         or (timeline.execution_status if timeline else "")
     )
 
-    rejects = _csv_rows(operator.run_report(s3, deployment, run_id, "rejects.csv"))
-    failures = _csv_rows(operator.run_report(s3, deployment, run_id, "failures.csv"))
+    rejects = _csv_rows(run_report(s3, deployment, run_id, "rejects.csv"))
+    failures = _csv_rows(run_report(s3, deployment, run_id, "failures.csv"))
     by_reason: Counter[str] = Counter()
     by_column: Counter[str] = Counter()
     for row in rejects:
@@ -157,7 +160,7 @@ def gather(
     if not failures and summary.get("failure_codes"):
         by_code.update({str(k): int(v) for k, v in summary["failure_codes"].items()})
 
-    recent = operator.recent_runs(dynamodb, deployment, limit=RECENT_RUNS, stepfunctions=sfn)
+    recent = recent_runs(dynamodb, deployment, limit=RECENT_RUNS, stepfunctions=sfn)
     claims = None
     if with_claims:
         claims = _claim_rows(s3, deployment, run_id, summary, rejects, failures)
@@ -197,15 +200,15 @@ def _csv_rows(text: str | None) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text))) if text else []
 
 
-def _timeline(sfn: Any, deployment: operator.Deployment, run_id: str) -> Timeline | None:
+def _timeline(sfn: Any, deployment: Deployment, run_id: str) -> Timeline | None:
     from local.syncrun import definition_for
 
-    arn = operator.execution_arn(deployment, run_id)
+    arn = execution_arn(deployment, run_id)
     try:
         described = sfn.describe_execution(executionArn=arn)
     except sfn.exceptions.ExecutionDoesNotExist:
         return None
-    events = operator.history_since(sfn, arn)
+    events = history_since(sfn, arn)
     tracker = ProgressTracker(definition_for(sfn, arn))
     phases: list[PhaseEnded] = []
     happened: list[Waiting | Retrying | Note] = []
@@ -226,7 +229,7 @@ def _timeline(sfn: Any, deployment: operator.Deployment, run_id: str) -> Timelin
         duration_s=took,
         phases=tuple(phases),
         events=tuple(happened),
-        stats=operator.history_stats(events),
+        stats=history_stats(events),
     )
 
 
@@ -236,7 +239,7 @@ def _stamp(value: Any) -> str:
 
 def _claim_rows(
     s3: Any,
-    deployment: operator.Deployment,
+    deployment: Deployment,
     run_id: str,
     summary: dict[str, Any],
     rejects: list[dict[str, str]],
@@ -423,7 +426,7 @@ def api_chart(used: int, limit: int) -> str:
     return _img(fig, f"Salesforce API requests used: {used} of {limit}")
 
 
-def recent_chart(recent: Sequence[operator.RunRecord], current: str) -> str:
+def recent_chart(recent: Sequence[RunRecord], current: str) -> str:
     runs = list(reversed(recent))  # oldest first, left to right
     x = list(range(len(runs)))
     fig, (counts, took) = _figure(9, 4.2, 2, 1, sharex=True, height_ratios=[2, 1])
@@ -456,7 +459,7 @@ def _percent(used: int, limit: int) -> str:
 
 
 def _short_time(text: str) -> str:
-    moment = operator.parse_time(text)
+    moment = parse_time(text)
     return moment.astimezone(UTC).strftime("%m-%d %H:%M") if moment else "?"
 
 
@@ -678,7 +681,7 @@ def _usage(page: RunPage) -> Iterator[str]:
         )
 
 
-def _recent_table(recent: Sequence[operator.RunRecord], current: str) -> str:
+def _recent_table(recent: Sequence[RunRecord], current: str) -> str:
     rows = []
     for r in recent:
         s = r.summary
@@ -747,7 +750,7 @@ def _table(header: Sequence[str] | None, rows: Sequence[Sequence[Any]]) -> str:
 
 def write_run_page(
     client: Callable[[str], Any],
-    deployment: operator.Deployment,
+    deployment: Deployment,
     run_id: str,
     path: Path,
     *,

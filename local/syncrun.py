@@ -20,8 +20,11 @@ from typing import Any
 import boto3
 import requests
 
-from claimsync import layout, operator
-from claimsync.progress import ProgressTracker, Update
+from claimsync import layout
+from claimsync.operator import execution
+from claimsync.operator.deployment import Deployment
+from claimsync.progress.tracker import ProgressTracker
+from claimsync.progress.updates import Update
 
 DEFAULT_DEADLINE_S = 600.0
 POLL_S = 0.2
@@ -43,10 +46,10 @@ def aws_client(endpoints: dict[str, Any], service: str) -> Any:
     )
 
 
-def local_deployment(endpoints: dict[str, Any]) -> operator.Deployment:
+def local_deployment(endpoints: dict[str, Any]) -> Deployment:
     """The local world's state machine, bucket and table, as a deployed stack's outputs name them."""
     aws = endpoints["aws"]
-    return operator.Deployment(
+    return Deployment(
         stack_name=LOCAL_STACK,
         state_machine_arn=aws["state_machine_arn"],
         bucket=aws["bucket"],
@@ -75,7 +78,7 @@ def start_sync(
     endpoints: dict[str, Any], *, full: bool = False, dry_run: bool = False, name: str = ""
 ) -> str:
     """Start one execution; returns its ARN (its name, the run id, is the ARN's last part)."""
-    started = operator.start_sync(
+    started = execution.start_sync(
         aws_client(endpoints, "stepfunctions"),
         local_deployment(endpoints),
         full_sync=full,
@@ -90,7 +93,7 @@ def start_execution(endpoints: dict[str, Any], payload: Any, *, name: str = "") 
     sfn = aws_client(endpoints, "stepfunctions")
     arn: str = sfn.start_execution(
         stateMachineArn=endpoints["aws"]["state_machine_arn"],
-        name=name or operator.new_run_id(kind="local"),
+        name=name or execution.new_run_id(kind="local"),
         input=json.dumps(payload),
     )["executionArn"]
     return arn
@@ -105,11 +108,11 @@ def follow(
 ) -> None:
     """Follow the execution until it ends, telling ``on_progress`` what the history says.
 
-    Past ``deadline_s``: ``operator.FollowDeadline`` (the run goes on in the world).
+    Past ``deadline_s``: ``execution.FollowDeadline`` (the run goes on in the world).
     """
     sfn = aws_client(endpoints, "stepfunctions")
     tracker = ProgressTracker(definition_for(sfn, execution_arn))
-    for event in operator.follow_execution(sfn, execution_arn, deadline_s=deadline_s, poll_s=POLL_S):
+    for event in execution.follow_execution(sfn, execution_arn, deadline_s=deadline_s, poll_s=POLL_S):
         for update in tracker.feed(event):
             if on_progress is not None:
                 on_progress(update)
@@ -117,7 +120,7 @@ def follow(
 
 def definition_for(stepfunctions: Any, execution_arn: str) -> dict[str, Any] | None:
     """The definition the execution runs; the repository's ASL if the service does not say."""
-    definition = operator.execution_definition(stepfunctions, execution_arn)
+    definition = execution.execution_definition(stepfunctions, execution_arn)
     if definition is None and layout.ASL_PATH.exists():
         definition = json.loads(layout.ASL_PATH.read_text())
     return definition
@@ -129,15 +132,15 @@ def run_summary(
     counters_before: dict[str, Any] | None,
     wall_s: float | None,
 ) -> dict[str, Any]:
-    """The run's outcome (``operator.run_outcome``) plus what the local world measured: Salesforce
+    """The run's outcome (``execution.run_outcome``) plus what the local world measured: Salesforce
     API calls since ``counters_before`` and the client's wall time (both only for a run the caller
     started and followed)."""
     sfn = aws_client(endpoints, "stepfunctions")
-    summary = operator.run_outcome(
+    summary = execution.run_outcome(
         sfn, aws_client(endpoints, "s3"), local_deployment(endpoints), execution_arn
     )
     summary["execution"] = summary["run_id"]
-    summary.update(operator.history_stats(operator.history_since(sfn, execution_arn)))
+    summary.update(execution.history_stats(execution.history_since(sfn, execution_arn)))
     if counters_before is not None:
         summary["salesforce_api_calls"] = _api_calls(counters_before, salesforce_counters(endpoints))
     if wall_s is not None:

@@ -1,10 +1,10 @@
 """Where an operator verb runs: a deployed stack in AWS, or the local world.
 
-Both are a :class:`~claimsync.operator.Deployment` (state machine, bucket, table) plus boto3
-clients: the AWS ones from the operator's session, the local ones pointed at the local world's moto
-endpoint. Everything after this choice is the same code (``claimsync.operator``). ``salesforce()``
-builds a Salesforce gateway: on AWS from the stack's Salesforce secret, as the Lambda handlers do; on
-the local world for its Salesforce emulator.
+Both are a :class:`~claimsync.operator.deployment.Deployment` (state machine, bucket, table) plus
+boto3 clients: the AWS ones from the operator's session, the local ones pointed at the local world's
+moto endpoint. Everything after this choice is the same code (``claimsync.operator``).
+``salesforce()`` builds a Salesforce gateway: on AWS from the stack's Salesforce secret, as the
+Lambda handlers do; on the local world for its Salesforce emulator.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from claimsync.operator import DEFAULT_STACK_NAME, Deployment, OperatorError, find_deployment
+from claimsync.operator.deployment import DEFAULT_STACK_NAME, Deployment, OperatorError, find_deployment
 from local.exits import CliError, ExitCode
 
 AWS_FOLLOW_TIMEOUT_S = 4 * 3600 + 300  # the state machine's own timeout, and a margin

@@ -13,7 +13,7 @@ from constructs import Construct
 
 from claimsync import layout
 from claimsync.config import settings_to_env
-from claimsync.operator import (  # what the operator CLI reads
+from claimsync.operator.deployment import (  # what the operator CLI reads
     OUTPUT_BUCKET,
     OUTPUT_SALESFORCE_SECRET,
     OUTPUT_STATE_MACHINE,

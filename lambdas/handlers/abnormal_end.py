@@ -9,20 +9,22 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from claimsync import runend
+from claimsync.runend.activity import upload_saved_at
+from claimsync.runend.event import ExecutionEnd
+from claimsync.runend.settle import settle
 from handlers._edge import aws, lambda_handler, logger, salesforce, settings, staging
 
 
 @lambda_handler
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    end = runend.ExecutionEnd.from_event(event)
-    result = runend.settle(
+    end = ExecutionEnd.from_event(event)
+    result = settle(
         end,
         stepfunctions=aws("stepfunctions"),
         dynamodb=aws("dynamodb"),
         table=settings().table,
         staging=staging(),
-        upload_saved_at=lambda: runend.upload_saved_at(aws("s3"), settings().bucket, end.run_id),
+        upload_saved_at=lambda: upload_saved_at(aws("s3"), settings().bucket, end.run_id),
         salesforce=salesforce,
         now=time.time,
         sleep=time.sleep,

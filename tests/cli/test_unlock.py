@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 import requests
 
-from claimsync import layout, operator
+from claimsync import layout
+from claimsync.operator.deployment import OUTPUT_BUCKET, OUTPUT_STATE_MACHINE, OUTPUT_TABLE
+from claimsync.operator.lock import lock_outcome
 from local.aws import wait_for_execution
 from local.exits import ExitCode
 from local.syncrun import aws_client
@@ -116,7 +118,7 @@ def test_unlock_refuses_while_the_owner_runs_and_removes_an_ended_owners_lock(wo
         stateMachineArn=world["endpoints"]["aws"]["state_machine_arn"], name="lock-holder", input="{}"
     )["executionArn"]
     try:
-        assert operator.lock_outcome(sfn, arn, deadline_s=60, poll_s=0.05) == "ACQUIRED"
+        assert lock_outcome(sfn, arn, deadline_s=60, poll_s=0.05) == "ACQUIRED"
         assert lock_owner(world) == "lock-holder"
         refused = local(world, "unlock", "--local")
         assert refused.returncode == ExitCode.LOCK_HELD == 9, refused
@@ -161,9 +163,9 @@ def test_the_deployed_stack_verbs_refuse_and_unlock_through_the_same_code(world)
     template = {
         "Resources": {"Nothing": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
-            operator.OUTPUT_STATE_MACHINE: {"Value": aws["state_machine_arn"]},
-            operator.OUTPUT_BUCKET: {"Value": aws["bucket"]},
-            operator.OUTPUT_TABLE: {"Value": aws["table"]},
+            OUTPUT_STATE_MACHINE: {"Value": aws["state_machine_arn"]},
+            OUTPUT_BUCKET: {"Value": aws["bucket"]},
+            OUTPUT_TABLE: {"Value": aws["table"]},
         },
     }
     aws_client(world["endpoints"], "cloudformation").create_stack(

@@ -112,12 +112,12 @@ def test_every_task_state_times_out_no_sooner_than_its_function():
 
 
 def test_the_cli_reads_the_lock_outcome_from_these_states():
-    """``claimsync sync`` (operator.lock_outcome) knows a run holds the lock once it entered the
-    state after AcquireLock, and that it was refused from the AlreadyRunning output."""
-    from claimsync import operator
+    """``claimsync sync`` (``claimsync.operator.lock.lock_outcome``) knows a run holds the lock once it
+    entered the state after AcquireLock, and that it was refused from the AlreadyRunning output."""
+    from claimsync.operator.lock import AFTER_LOCK_STATE
 
     top = ASL["States"]
-    assert top["AcquireLock"]["Next"] == operator.AFTER_LOCK_STATE
+    assert top["AcquireLock"]["Next"] == AFTER_LOCK_STATE
     refused = [
         c["Next"]
         for c in top["AcquireLock"]["Catch"]

@@ -1,6 +1,6 @@
-"""One claim's story (claimsync.operator.claim_story) against moto in-process: which shard of which
-run's claim index is read, and what a run that cannot tell says. The index itself is written by the
-real steps in the CLI and sync tests; here its shards are placed where FinishRun puts them."""
+"""One claim's story (claimsync.operator.claim.claim_story) against moto in-process: which shard of
+which run's claim index is read, and what a run that cannot tell says. The index itself is written
+by the real steps in the CLI and sync tests; here its shards are placed where FinishRun puts them."""
 
 from __future__ import annotations
 
@@ -12,7 +12,16 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from claimsync import layout, operator
+from claimsync import layout
+from claimsync.operator.claim import (
+    INDEX_EXPIRED,
+    INDEX_FOUND,
+    INDEX_NO_REPORT,
+    INDEX_NOT_WRITTEN,
+    claim_story,
+    soql_string,
+)
+from claimsync.operator.deployment import Deployment, OperatorError
 from claimsync.staging import claim_bucket
 from local.targets import aws_salesforce
 from tests.unit.test_operator import REGION, STACK, World, deploy_fakes, put_run
@@ -55,15 +64,13 @@ def test_the_story_reads_the_claims_shard_ignoring_case_and_surrounding_spaces(w
     changed = [{"claim": "AbC-1", "outcome": "changed", "payor": "Mapped", "result": "failed", "error": "X"}]
     finished_run(world, "run-2", "2026-03-02T06:00:00Z", {"abc-1": changed})
     finished_run(world, "run-1", "2026-03-01T06:00:00Z", {"other": [{"claim": "other", "outcome": "new"}]})
-    story = operator.claim_story(world.s3, world.ddb, world.deployment, "  ABC-1 ")
+    story = claim_story(world.s3, world.ddb, world.deployment, "  ABC-1 ")
     assert [(e.run.run_id, e.index, e.in_report) for e in story] == [
-        ("run-2", operator.INDEX_FOUND, True),
-        ("run-1", operator.INDEX_FOUND, False),
+        ("run-2", INDEX_FOUND, True),
+        ("run-1", INDEX_FOUND, False),
     ]
     assert story[0].rows == tuple(changed) and story[0].page == claim_bucket("abc-1", PAGES)
-    assert (
-        operator.claim_story(world.s3, world.ddb, world.deployment, "abc-1", runs=1)[0].run.run_id == "run-2"
-    )
+    assert claim_story(world.s3, world.ddb, world.deployment, "abc-1", runs=1)[0].run.run_id == "run-2"
 
 
 def test_a_run_that_cannot_tell_says_why(world: World) -> None:
@@ -81,16 +88,16 @@ def test_a_run_that_cannot_tell_says_why(world: World) -> None:
         world, layout.claim_index_key("failed-late", 0), {"abc-1": [{"claim": "abc-1", "outcome": "new"}]}
     )
 
-    story = {e.run.run_id: e for e in operator.claim_story(world.s3, world.ddb, world.deployment, "abc-1")}
-    assert story["expired"].index == operator.INDEX_EXPIRED and story["expired"].in_report is None
-    assert story["old"].index == operator.INDEX_NOT_WRITTEN
-    assert story["failed-early"].index == operator.INDEX_NO_REPORT
-    assert story["failed-late"].index == operator.INDEX_FOUND and story["failed-late"].in_report is True
+    story = {e.run.run_id: e for e in claim_story(world.s3, world.ddb, world.deployment, "abc-1")}
+    assert story["expired"].index == INDEX_EXPIRED and story["expired"].in_report is None
+    assert story["old"].index == INDEX_NOT_WRITTEN
+    assert story["failed-early"].index == INDEX_NO_REPORT
+    assert story["failed-late"].index == INDEX_FOUND and story["failed-late"].in_report is True
 
 
 def test_an_empty_claim_id_is_refused_before_any_call(world: World) -> None:
-    with pytest.raises(operator.OperatorError, match="a claim id is needed"):
-        operator.claim_story(world.s3, world.ddb, world.deployment, "   ")
+    with pytest.raises(OperatorError, match="a claim id is needed"):
+        claim_story(world.s3, world.ddb, world.deployment, "   ")
 
 
 @pytest.mark.parametrize(
@@ -103,7 +110,7 @@ def test_an_empty_claim_id_is_refused_before_any_call(world: World) -> None:
     ],
 )
 def test_soql_string_escapes_quotes_backslashes_and_control_characters(value: str, literal: str) -> None:
-    assert operator.soql_string(value) == literal
+    assert soql_string(value) == literal
 
 
 def test_the_aws_gateway_comes_from_the_secret_the_stack_names(world: World) -> None:
@@ -120,7 +127,7 @@ def test_the_aws_gateway_comes_from_the_secret_the_stack_names(world: World) -> 
         ),
     )["ARN"]
     session = boto3.session.Session(region_name=REGION)
-    deployment = operator.Deployment(STACK, "arn:sm", "staging", "sync-state", salesforce_secret=good)
+    deployment = Deployment(STACK, "arn:sm", "staging", "sync-state", salesforce_secret=good)
     gateway = aws_salesforce(session, deployment)
     assert gateway._credentials.grant == "client_credentials" and gateway._credentials.client_id == "cid"
     assert not gateway.logged_in, "nothing is called until the query"
@@ -128,11 +135,11 @@ def test_the_aws_gateway_comes_from_the_secret_the_stack_names(world: World) -> 
     partial = secrets.create_secret(
         Name="claimsync/partial", SecretString=json.dumps({"grant": "password", "password": "hunter2-value"})
     )["ARN"]
-    with pytest.raises(operator.OperatorError, match="missing keys") as refused:
-        aws_salesforce(session, operator.Deployment(STACK, "arn:sm", "b", "t", salesforce_secret=partial))
+    with pytest.raises(OperatorError, match="missing keys") as refused:
+        aws_salesforce(session, Deployment(STACK, "arn:sm", "b", "t", salesforce_secret=partial))
     assert "hunter2" not in str(refused.value)
-    with pytest.raises(operator.OperatorError, match="no output SalesforceSecretArn"):
-        aws_salesforce(session, operator.Deployment(STACK, "arn:sm", "b", "t"))
+    with pytest.raises(OperatorError, match="no output SalesforceSecretArn"):
+        aws_salesforce(session, Deployment(STACK, "arn:sm", "b", "t"))
 
 
 def test_cli_claim_on_a_stack_without_the_secret_output_tells_the_runs_and_why_salesforce_is_missing(

@@ -11,13 +11,25 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from claimsync import layout, operator
+from claimsync import layout
+from claimsync.operator.deployment import (
+    DEFAULT_STACK_NAME,
+    OUTPUT_BUCKET,
+    OUTPUT_STATE_MACHINE,
+    OUTPUT_TABLE,
+    Deployment,
+    OperatorError,
+    find_deployment,
+)
+from claimsync.operator.execution import start_sync
+from claimsync.operator.lock import AFTER_LOCK_STATE
+from claimsync.operator.runs import get_run, recent_runs, run_failures
 from stacks.config import InfraConfig
 
 pytestmark = pytest.mark.unit
 
 REGION = "us-east-1"
-STACK = operator.DEFAULT_STACK_NAME
+STACK = DEFAULT_STACK_NAME
 
 
 @dataclass
@@ -26,7 +38,7 @@ class World:
     sfn: Any
     ddb: Any
     s3: Any
-    deployment: operator.Deployment
+    deployment: Deployment
 
 
 # A run that takes the lock (the state after AcquireLock is entered, as `claimsync sync` waits for)
@@ -34,13 +46,13 @@ class World:
 RUN_HOLDING_THE_LOCK = {
     "StartAt": "AcquireLock",
     "States": {
-        "AcquireLock": {"Type": "Pass", "Next": operator.AFTER_LOCK_STATE},
-        operator.AFTER_LOCK_STATE: {"Type": "Wait", "Seconds": 3600, "End": True},
+        "AcquireLock": {"Type": "Pass", "Next": AFTER_LOCK_STATE},
+        AFTER_LOCK_STATE: {"Type": "Wait", "Seconds": 3600, "End": True},
     },
 }
 
 
-def deploy_fakes(cfn: Any, sfn: Any, ddb: Any, s3: Any) -> operator.Deployment:
+def deploy_fakes(cfn: Any, sfn: Any, ddb: Any, s3: Any) -> Deployment:
     s3.create_bucket(Bucket="staging")
     ddb.create_table(
         TableName="sync-state",
@@ -59,13 +71,13 @@ def deploy_fakes(cfn: Any, sfn: Any, ddb: Any, s3: Any) -> operator.Deployment:
     template = {
         "Resources": {"Nothing": {"Type": "AWS::SNS::Topic"}},
         "Outputs": {
-            operator.OUTPUT_STATE_MACHINE: {"Value": machine},
-            operator.OUTPUT_BUCKET: {"Value": "staging"},
-            operator.OUTPUT_TABLE: {"Value": "sync-state"},
+            OUTPUT_STATE_MACHINE: {"Value": machine},
+            OUTPUT_BUCKET: {"Value": "staging"},
+            OUTPUT_TABLE: {"Value": "sync-state"},
         },
     }
     cfn.create_stack(StackName=STACK, TemplateBody=json.dumps(template))
-    return operator.find_deployment(cfn, STACK)
+    return find_deployment(cfn, STACK)
 
 
 @pytest.fixture
@@ -90,7 +102,7 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
 
 
 def test_default_stack_name_is_the_stacks_default() -> None:
-    assert InfraConfig().stack_name("ClaimSync") == operator.DEFAULT_STACK_NAME
+    assert InfraConfig().stack_name("ClaimSync") == DEFAULT_STACK_NAME
 
 
 def test_find_deployment_reads_the_outputs(world: World) -> None:
@@ -100,8 +112,8 @@ def test_find_deployment_reads_the_outputs(world: World) -> None:
 
 
 def test_find_deployment_names_a_missing_stack(world: World) -> None:
-    with pytest.raises(operator.OperatorError, match="Nope"):
-        operator.find_deployment(world.cfn, "Nope")
+    with pytest.raises(OperatorError, match="Nope"):
+        find_deployment(world.cfn, "Nope")
 
 
 @pytest.mark.parametrize(
@@ -111,7 +123,7 @@ def test_find_deployment_names_a_missing_stack(world: World) -> None:
 def test_start_sync_names_the_execution_and_sends_the_input(
     world: World, flags: dict[str, bool], expected: Any
 ) -> None:
-    started = operator.start_sync(world.sfn, world.deployment, **flags)
+    started = start_sync(world.sfn, world.deployment, **flags)
     execution = world.sfn.describe_execution(executionArn=started.execution_arn)
     assert execution["name"] == started.run_id
     assert json.loads(execution["input"]) == expected == started.input
@@ -122,8 +134,8 @@ def test_start_sync_names_the_execution_and_sends_the_input(
 
 
 def test_two_starts_get_distinct_run_ids(world: World) -> None:
-    first = operator.start_sync(world.sfn, world.deployment)
-    second = operator.start_sync(world.sfn, world.deployment)
+    first = start_sync(world.sfn, world.deployment)
+    second = start_sync(world.sfn, world.deployment)
     assert first.run_id != second.run_id
 
 
@@ -142,14 +154,14 @@ def test_recent_runs_are_newest_first_with_summary_and_failure_details(world: Wo
             error="SalesforceError", cause="upload refused")  # fmt: skip
     put_run(world.ddb, "zz-oldest", "2026-03-01T06:00:01Z", status="SUCCEEDED", summary="{}")
     world.ddb.put_item(TableName="sync-state", Item={"pk": {"S": "LOCK"}, "sk": {"S": "claim-sync"}})
-    runs = operator.recent_runs(world.ddb, world.deployment)
+    runs = recent_runs(world.ddb, world.deployment)
     assert [r.run_id for r in runs] == ["a0f3-uuid-like", "b7c1-uuid-like", "zz-oldest"]
     assert runs[0].as_dict()["failed_state"] == "StartUpload" and runs[0].error == "SalesforceError"
     assert runs[1].summary == summary
-    assert operator.recent_runs(world.ddb, world.deployment, limit=1) == runs[:1]
-    assert operator.get_run(world.ddb, world.deployment, "zz-oldest").status == "SUCCEEDED"
-    with pytest.raises(operator.OperatorError):
-        operator.get_run(world.ddb, world.deployment, "missing")
+    assert recent_runs(world.ddb, world.deployment, limit=1) == runs[:1]
+    assert get_run(world.ddb, world.deployment, "zz-oldest").status == "SUCCEEDED"
+    with pytest.raises(OperatorError):
+        get_run(world.ddb, world.deployment, "missing")
 
 
 def test_run_failures_fetches_both_csvs(world: World) -> None:
@@ -157,15 +169,15 @@ def test_run_failures_fetches_both_csvs(world: World) -> None:
         Bucket="staging", Key=layout.report_key("run-1", "failures.csv"), Body=b"claim,error\n1,X\n"
     )
     world.s3.put_object(Bucket="staging", Key=layout.report_key("run-1", "summary.json"), Body=b"{}")
-    reports = operator.run_failures(world.s3, world.deployment, "run-1")
+    reports = run_failures(world.s3, world.deployment, "run-1")
     assert reports == {"failures.csv": "claim,error\n1,X\n", "rejects.csv": None}
 
 
 def test_run_failures_of_an_unknown_run_is_an_operator_error(world: World) -> None:
-    with pytest.raises(operator.OperatorError, match="no reports"):
-        operator.run_failures(world.s3, world.deployment, "never-ran")
-    with pytest.raises(operator.OperatorError):
-        operator.run_failures(world.s3, world.deployment, "../etc")
+    with pytest.raises(OperatorError, match="no reports"):
+        run_failures(world.s3, world.deployment, "never-ran")
+    with pytest.raises(OperatorError):
+        run_failures(world.s3, world.deployment, "../etc")
 
 
 # ---- the command line over the same verbs ------------------------------------------------------------

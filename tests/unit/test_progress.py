@@ -1,4 +1,4 @@
-"""The progress tracker (claimsync.progress) on recorded execution histories, and its tables.
+"""The progress tracker (claimsync.progress.tracker) on recorded execution histories, and its tables.
 
 The histories in tests/unit/histories/ are real runs on the local world (``python -m
 tests.unit.histories.record`` records them again); the definition is the repository's ASL.
@@ -14,22 +14,12 @@ from typing import Any
 
 import pytest
 
-from claimsync import layout, operator
-from claimsync.progress import (
-    FAILURE_PATH,
-    PHASES,
-    STATE_PHASES,
-    WAIT_TEXTS,
-    Pages,
-    PhaseEnded,
-    ProgressTracker,
-    Retrying,
-    RunEnded,
-    Update,
-    Waiting,
-    cause_message,
-    error_text,
-)
+from claimsync import layout
+from claimsync.operator.execution import history_stats
+from claimsync.progress.error_texts import cause_message, error_text
+from claimsync.progress.states import FAILURE_PATH, STATE_PHASES, WAIT_TEXTS
+from claimsync.progress.tracker import ProgressTracker
+from claimsync.progress.updates import PHASES, Pages, PhaseEnded, Retrying, RunEnded, Update, Waiting
 from local.console import ProgressPrinter, format_summary
 
 pytestmark = pytest.mark.unit
@@ -156,7 +146,7 @@ def test_without_a_definition_no_retry_limit_is_invented() -> None:
 
 
 def test_history_stats_count_states_entered_and_retries() -> None:
-    stats = operator.history_stats(history("bulk_with_retries"))
+    stats = history_stats(history("bulk_with_retries"))
     entered = sum(1 for e in history("bulk_with_retries") if e["type"].endswith("StateEntered"))
     assert stats["retries"] == 5
     assert stats["state_transitions"] == entered + 5

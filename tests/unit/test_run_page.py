@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from claimsync.operator import RunRecord
-from claimsync.progress import PhaseEnded, Retrying, Waiting
+from claimsync.operator.runs import RunRecord
+from claimsync.progress.updates import PhaseEnded, Retrying, Waiting
 from local import runpage
 from tests.runpage import Page
 
