@@ -26,6 +26,7 @@ from claimsync.crm.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from claimsync.crm.fields import FieldRule, text_field
 from claimsync.crm.objects import (
     ACCOUNT,
     CONTACT,
@@ -33,8 +34,6 @@ from claimsync.crm.objects import (
     OPPORTUNITY,
     CrmObject,
     Echo,
-    FieldRule,
-    text_field,
 )
 from claimsync.crm.service import (
     BatchResult,
