@@ -1,10 +1,11 @@
 """The OpenAPI 3.0 document of the CRM API, derived from its routes (``claimsync.crm.routes``) and so
 from the object declarations (``claimsync.crm.objects``): operations, request, record and answer
-schemas all come from the ``CrmObject`` each route serves, so the document, the routes and the
-validation cannot drift.
+schemas all come from the ``CrmObject`` each route serves (the schemas through
+``claimsync.crm.schemas``), so the document, the routes and the validation cannot drift.
 
-``handlers.crm_api`` passes the routes its resolver registered; one that is not in the route table (or
-a table entry the resolver lacks) is an error, so the document cannot silently miss an endpoint.
+The edge (``handlers._crm_edge.openapi_document``) passes the routes its resolver registered; one
+that is not in the route table (or a table entry the resolver lacks) is an error, so the document
+cannot silently miss an endpoint.
 ``python -m handlers.crm_api --openapi > docs/openapi.json`` regenerates the committed copy and a test
 fails when that copy is stale.
 """
