@@ -177,7 +177,6 @@ def _view(
 ) -> Callable[..., Response[str]]:
     def view(**params: str) -> Response[str]:
         event = resolver.current_event
-        identity = event.request_context.identity
         request = api.Request(
             route=route,
             served=served,
@@ -186,7 +185,7 @@ def _view(
             base64_body=bool(event.is_base64_encoded),
             content_types=header_values(resolver, "Content-Type"),
             idempotency_keys=header_values(resolver, idempotency.HEADER),
-            caller=idempotency.caller_scope(identity.user_arn, identity.api_key_id),
+            caller=functools.partial(caller, resolver),
         )
         return respond(api.answer(request, LambdaServices(resolver.lambda_context)))
 
@@ -203,6 +202,12 @@ def header_values(resolver: APIGatewayRestResolver, name: str) -> list[str]:
         return list(values)
     value = event.headers.get(name)
     return [] if value is None else [value]
+
+
+def caller(resolver: APIGatewayRestResolver) -> str:
+    """The caller as API Gateway authenticated it: IAM principal and API key id ("" locally)."""
+    identity = resolver.current_event.request_context.identity
+    return idempotency.caller_scope(identity.user_arn, identity.api_key_id)
 
 
 def respond(answer: Answer) -> Response[str]:

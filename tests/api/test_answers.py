@@ -94,7 +94,7 @@ def request(
         base64_body=False,
         content_types=["application/json"] if body is not None else [],
         idempotency_keys=[key] if key else [],
-        caller="arn:aws:iam::123456789012:user/a|",
+        caller=lambda: "arn:aws:iam::123456789012:user/a|",
     )
 
 

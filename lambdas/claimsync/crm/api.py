@@ -59,7 +59,8 @@ class Request:
     base64_body: bool  # API Gateway's isBase64Encoded
     content_types: Sequence[str]  # every Content-Type header value
     idempotency_keys: Sequence[str]  # every Idempotency-Key header value
-    caller: str  # who asks, as API Gateway authenticated it (``idempotency.caller_scope``)
+    # Who asks, as API Gateway authenticated it (``idempotency.caller_scope``); read by keyed creates.
+    caller: Callable[[], str]
 
     @property
     def obj(self) -> CrmObject:
@@ -196,7 +197,7 @@ def _created(
     if key is None:
         return ok(make(body, None), 201)
     keyed_request = idempotency.KeyedRequest(
-        scope=request.caller, key=key, route=request.route.key, body=body
+        scope=request.caller(), key=key, route=request.route.key, body=body
     )
     envelope, replayed = services.remember(
         keyed_request, lambda: success(make(body, keyed_request.salesforce_key))
