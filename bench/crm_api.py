@@ -33,7 +33,7 @@ from typing import Any
 
 import requests
 
-from handlers import crm_api
+from handlers import _crm_edge, crm_api
 from local.api_server import ApiServer
 from local.salesforce_emulator.server import SalesforceCredentials, SalesforceEmulator
 from local.tls import ensure_tls
@@ -100,7 +100,7 @@ def run_variant(
         started = time.perf_counter()
         try:
             if login_per_request:  # what the original did: a new client (and OAuth login) per request
-                crm_api.configure(
+                _crm_edge.configure(
                     gateway=salesforce_gateway(endpoints),
                     settings=server.settings,
                     cursor_key=server.cursor_key,
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=1000)
     args = parser.parse_args(argv)
 
-    log_handler = crm_api.logger.registered_handler  # logs are still formatted (real cost), not shown
+    log_handler = _crm_edge.logger.registered_handler  # logs are still formatted (real cost), not shown
     if isinstance(log_handler, logging.StreamHandler):
         log_handler.setStream(open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
     with tempfile.TemporaryDirectory(prefix="crm-bench-") as tmp:

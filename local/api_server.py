@@ -13,9 +13,10 @@ and the handler's result becomes the HTTP response. Invocations are serialised, 
 execution environment.
 
 The handler reads its Salesforce credentials and its cursor key from Secrets Manager in AWS, and keeps
-``Idempotency-Key`` answers in a DynamoDB table. Locally the server injects (``crm_api.configure``) a
-gateway built from ``endpoints["salesforce"]``, a random cursor key of its own (cursors die with the
-server, as they would with a rotated key) and an idempotency store over moto's DynamoDB: the local
+``Idempotency-Key`` answers in a DynamoDB table. Locally the server injects
+(``handlers._crm_edge.configure``) a gateway built from ``endpoints["salesforce"]``, a random cursor
+key of its own (cursors die with the server, as they would with a rotated key) and an idempotency
+store over moto's DynamoDB: the local
 world's moto when ``endpoints`` has one (``endpoints["aws"]``; ``claimsync local api``), else a moto
 server the ``ApiServer`` starts on loopback itself (tests). No secret ever goes into the environment.
 The handler module holds one configuration: run one ``ApiServer`` per process at a time.
@@ -47,7 +48,7 @@ from claimsync.crm.idempotency import TABLE_KEY_ATTRIBUTE, TABLE_TTL_ATTRIBUTE, 
 from claimsync.crm.routes import match_path
 from claimsync.salesforce import API_VERSION
 from claimsync.salesforce.gateway import SalesforceGateway
-from handlers import crm_api
+from handlers import _crm_edge, crm_api
 from local.httpserver import BackgroundServer
 from local.world import salesforce_gateway
 
@@ -200,7 +201,7 @@ class ApiServer:
 
     def configure_handler(self) -> None:
         """(Re)install this server's gateway, settings, cursor key and store in the handler module."""
-        crm_api.configure(
+        _crm_edge.configure(
             gateway=self.gateway,
             settings=self.settings,
             cursor_key=self.cursor_key,
@@ -209,7 +210,7 @@ class ApiServer:
 
     def stop(self) -> None:
         self._server.stop()
-        crm_api.configure()
+        _crm_edge.configure()
         if self._moto is not None:
             self._moto.stop()
             self._moto = None

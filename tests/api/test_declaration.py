@@ -23,7 +23,7 @@ import requests
 from claimsync.crm import OBJECTS, CrmObject, Echo, FieldRule, text_field
 from claimsync.crm.routes import routes_for
 from claimsync.salesforce.gateway import SalesforceGateway
-from handlers import crm_api
+from handlers import _crm_edge
 from local.api_server import ApiServer
 from local.salesforce_emulator.metadata import load_schema
 from local.salesforce_emulator.schema import NUMBER_TYPES, TEXT_TYPES
@@ -108,7 +108,7 @@ def visits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VisitApi]:
     schema = emulator.schema.object("Visit__c")
     assert schema is not None
     visit = declare_visit(schema.key_prefix)
-    resolver = crm_api.build_app([visit])
+    resolver = _crm_edge.build_app([visit])
     server = ApiServer(endpoints, handler=resolver.resolve).start()
     try:
         yield VisitApi(server.url, visit, resolver, server, salesforce_gateway(endpoints))
@@ -202,7 +202,7 @@ def test_the_soql_guard_allows_the_declared_object_and_only_it(api: VisitApi) ->
 
 
 def test_the_openapi_document_describes_the_declared_object(visits: VisitApi) -> None:
-    document = crm_api.openapi_document(visits.resolver, [visits.visit])
+    document = _crm_edge.openapi_document(visits.resolver, [visits.visit])
     assert {path: sorted(ops) for path, ops in document["paths"].items()} == {
         "/visits": ["post"],
         "/visits/{visit_id}": ["delete", "get", "patch"],

@@ -43,7 +43,7 @@ from claimsync.crm.objects import validate_fields
 from claimsync.crm.soql import CursorCodec, check_record_types, guard_soql, strip_attributes
 from claimsync.salesforce.errors import SalesforceNotFound, SalesforceUnavailable
 from claimsync.salesforce.gateway import RecordResult
-from handlers import crm_api
+from handlers import _crm_edge, crm_api
 from local.salesforce_emulator import ids as emulator_ids
 
 pytestmark = [pytest.mark.api, pytest.mark.unit]
@@ -553,9 +553,9 @@ class Context:
 @pytest.fixture
 def fake_gateway() -> Iterator[FakeGateway]:
     gw = FakeGateway()
-    crm_api.configure(gateway=gw, settings=replace(CrmSettings(), function_name="fn"))  # type: ignore[arg-type]
+    _crm_edge.configure(gateway=gw, settings=replace(CrmSettings(), function_name="fn"))  # type: ignore[arg-type]
     yield gw
-    crm_api.configure()
+    _crm_edge.configure()
 
 
 def _event(name: str) -> dict[str, Any]:
@@ -578,7 +578,7 @@ def test_handler_on_a_rest_api_event(fake_gateway: FakeGateway) -> None:
 
 
 def test_handler_without_a_secret_id_is_a_500_but_health_answers() -> None:
-    crm_api.configure(settings=CrmSettings())  # no gateway, no secret id
+    _crm_edge.configure(settings=CrmSettings())  # no gateway, no secret id
     try:
         failed = crm_api.lambda_handler(_event("create_account_base64.json"), Context())
         assert failed["statusCode"] == 500
@@ -593,4 +593,4 @@ def test_handler_without_a_secret_id_is_a_500_but_health_answers() -> None:
         assert health["statusCode"] == 200
         assert json.loads(health["body"])["data"]["status"] == "degraded"
     finally:
-        crm_api.configure()
+        _crm_edge.configure()

@@ -12,7 +12,7 @@ import requests
 
 from claimsync.crm import IdempotencyInProgress
 from claimsync.crm.idempotency import IdempotencyStore, KeyedRequest, caller_scope, item_key, parse_key
-from handlers import crm_api
+from handlers import _crm_edge
 from tests.api.conftest import Api, ok, refused
 
 pytestmark = pytest.mark.api
@@ -245,7 +245,7 @@ def test_parse_key() -> None:
 
 
 def test_the_handler_without_a_table_refuses_keyed_creates_only(api: Api) -> None:
-    crm_api.configure(
+    _crm_edge.configure(
         gateway=api.server.gateway, settings=api.server.settings, cursor_key=api.server.cursor_key
     )
     try:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from claimsync.crm import service
 from claimsync.salesforce.auth import SalesforceCredentials
 from claimsync.salesforce.gateway import SalesforceGateway
-from handlers import crm_api
+from handlers import _crm_edge
 from local.world import salesforce_secret
 from tests.api.conftest import Api, ok, refused
 
@@ -103,7 +104,7 @@ def test_unexpected_errors_are_500_without_internals(api: Api, monkeypatch: pyte
     def boom(*_: object, **__: object) -> None:
         raise KeyError("Patient Jane Doe")
 
-    monkeypatch.setattr(crm_api.crm, "get_record", boom)
+    monkeypatch.setattr(service, "get_record", boom)
     message = refused(api.get("/accounts/0015g0000000001AAA"), 500, "INTERNAL_ERROR")
     assert "Jane" not in message and "KeyError" not in message
 
@@ -119,8 +120,8 @@ def test_logs_hold_no_request_values(api: Api, caplog: pytest.LogCaptureFixture)
     refused(api.post("/accounts", json={"Name": marker * 20}), 400, "VALIDATION_ERROR")
     api.admin("POST", "/faults", json={"kind": "unavailable", "on": "sobject_get", "count": 1})
     refused(api.get(f"/accounts/{account_id}"), 502, "UPSTREAM_ERROR")
-    formatter = crm_api.logger.registered_formatter  # the JSON lines CloudWatch would receive
-    lines = "\n".join(formatter.format(r) for r in caplog.records if r.name == crm_api.logger.name)
+    formatter = _crm_edge.logger.registered_formatter  # the JSON lines CloudWatch would receive
+    lines = "\n".join(formatter.format(r) for r in caplog.records if r.name == _crm_edge.logger.name)
     assert '"message":"request"' in lines and '"error_code":"UPSTREAM_ERROR"' in lines  # it did log
     assert marker not in lines
     assert account_id not in lines  # path values are not logged either
@@ -135,14 +136,14 @@ def _gateway(api: Api, **changes: str) -> SalesforceGateway:
 
 
 class _using:
-    """Temporarily serve with another gateway (the ``crm_api.configure`` seam)."""
+    """Temporarily serve with another gateway (the ``_crm_edge.configure`` seam)."""
 
     def __init__(self, api: Api, gateway: SalesforceGateway) -> None:
         self.api, self.gateway = api, gateway
 
     def __enter__(self) -> None:
         server = self.api.server
-        crm_api.configure(
+        _crm_edge.configure(
             gateway=self.gateway,
             settings=server.settings,
             cursor_key=server.cursor_key,

@@ -1,12 +1,14 @@
 """The CRM API's domain: one declaration per object served (Account, Contact, Opportunity), validation,
-record-id checks, the SOQL guard, and the service functions over the Salesforce gateway. No Lambda or
-HTTP-event knowledge here: ``handlers.crm_api`` is the edge.
+record-id checks, the SOQL guard, the service functions over the Salesforce gateway, and what each
+route answers. No Lambda or HTTP-event knowledge here: ``handlers._crm_edge`` is the edge.
 
-Modules: ``objects`` (the declarations: fields, rules, create answers; ``OBJECTS``), ``routes`` (the
-route table derived from them), ``openapi`` (the document derived from them), ``errors`` (what a
-caller can get wrong), ``ids`` (15/18-character ids), ``body`` (size and JSON), ``soql`` (query guard
-and paging cursor), ``service`` (the operations), ``idempotency`` (``Idempotency-Key``), ``config``
-(settings from the environment).
+Modules: ``objects`` (the declarations: fields, create answers; ``OBJECTS``), ``fields`` (a field's
+rule, one check per kind), ``routes`` (the route table derived from them), ``openapi`` and
+``schemas`` (the document derived from them), ``api`` (each kind of route: a ``Request`` in, an
+``Answer`` out), ``refusals`` (every error to a status, in one place), ``envelope`` (the answer's
+shape), ``errors`` (what a caller can get wrong), ``ids`` (15/18-character ids), ``body`` (size and
+JSON), ``soql`` (query guard and paging cursor), ``service`` (the operations), ``idempotency``
+(``Idempotency-Key``), ``config`` (settings from the environment).
 """
 
 from claimsync.crm.body import parse_json_body
@@ -26,6 +28,7 @@ from claimsync.crm.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from claimsync.crm.fields import FieldRule, text_field
 from claimsync.crm.objects import (
     ACCOUNT,
     CONTACT,
@@ -33,8 +36,6 @@ from claimsync.crm.objects import (
     OPPORTUNITY,
     CrmObject,
     Echo,
-    FieldRule,
-    text_field,
 )
 from claimsync.crm.service import (
     BatchResult,

@@ -3,7 +3,7 @@
 The messages are written for the API caller and name fields, never the values the caller sent, so
 they are safe to return. They are still not logged: handlers log the error type and code only.
 Salesforce's own failures arrive as ``claimsync.salesforce.errors.SalesforceError`` subclasses and are
-mapped next to these (see ``handlers.crm_api``).
+mapped next to these (``claimsync.crm.refusals``).
 """
 
 from __future__ import annotations

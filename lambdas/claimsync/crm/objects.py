@@ -8,11 +8,12 @@ whether it has a batch create. From the tuple ``OBJECTS``:
 - ``claimsync.crm.routes`` derives the routes (``POST /accounts``, ``GET/PATCH/DELETE
   /accounts/{account_id}``, ``POST /batch/accounts``), which the handler registers in one loop and
   the API Gateway stack turns into resources;
-- ``validate_fields`` checks a caller's body against the field rules before anything reaches
+- ``validate_fields`` checks a caller's body against the field rules (``claimsync.crm.fields``:
+  ``FieldRule``, one check per kind) before anything reaches
   Salesforce: unknown fields, missing required fields, wrong types and formats are all reported at
   once (``ValidationFailed`` naming the fields);
-- ``claimsync.crm.openapi`` derives the request, record and answer schemas and the operations, so
-  the document and the checks cannot drift;
+- ``claimsync.crm.schemas`` and ``claimsync.crm.openapi`` derive the request, record and answer
+  schemas and the operations, so the document and the checks cannot drift;
 - the SOQL guard allows exactly these objects unless ``CRM_QUERY_OBJECTS`` says otherwise.
 
 Adding an object is adding a declaration to ``OBJECTS`` (docs/crm-api.md, "Adding an object").
@@ -23,17 +24,13 @@ field on update.
 
 from __future__ import annotations
 
-import datetime as dt
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from claimsync.crm.errors import InvalidRecordId, MissingParameters, ValidationFailed
-from claimsync.crm.ids import normalize_id
-
-Kind = Literal["text", "email", "date", "number", "integer", "reference", "choice"]
+from claimsync.crm.errors import MissingParameters, ValidationFailed
+from claimsync.crm.fields import FieldRule, text_field
 
 STANDARD_STAGES: tuple[str, ...] = (
     "Prospecting",
@@ -47,70 +44,6 @@ STANDARD_STAGES: tuple[str, ...] = (
     "Closed Won",
     "Closed Lost",
 )
-
-# Deliberately simple: one @, no spaces, a dot in the domain. Salesforce checks further.
-EMAIL_PATTERN = r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$"
-DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
-_EMAIL = re.compile(EMAIL_PATTERN)
-_DATE = re.compile(DATE_PATTERN)
-
-
-@dataclass(frozen=True)
-class FieldRule:
-    name: str
-    kind: Kind
-    max_length: int | None = None  # text, email
-    choices: tuple[str, ...] = ()  # choice
-    minimum: float | None = None  # number, integer
-    maximum: float | None = None
-    reference_prefix: str = ""  # reference: key prefix of the target object
-    description: str = ""
-
-    def check(self, value: Any) -> str | None:
-        """``None`` when ``value`` (not null) is acceptable, else what is wrong (without the value)."""
-        k = self.kind
-        if k in ("text", "email", "choice", "date", "reference") and not isinstance(value, str):
-            return "must be a string"
-        if k in ("text", "email") and self.max_length is not None and len(value) > self.max_length:
-            return f"must be at most {self.max_length} characters"
-        if k == "email" and not _EMAIL.match(value):
-            return "must be an email address"
-        if k == "choice" and value not in self.choices:
-            return f"must be one of {list(self.choices)}"
-        if k == "date":
-            return None if _valid_date(value) else "must be a date YYYY-MM-DD"
-        if k == "reference":
-            try:
-                normalize_id(value, self.reference_prefix, what="the id")
-            except InvalidRecordId as exc:
-                return str(exc).removeprefix("the id ")
-        if k in ("number", "integer"):
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return "must be a number" if k == "number" else "must be a whole number"
-            if k == "integer" and not isinstance(value, int):
-                return "must be a whole number"
-            if isinstance(value, float) and not math.isfinite(value):  # math.isfinite(10**4000) overflows
-                return "must be a finite number"
-            if self.minimum is not None and value < self.minimum:
-                return f"must be at least {_num(self.minimum)}"
-            if self.maximum is not None and value > self.maximum:
-                return f"must be at most {_num(self.maximum)}"
-        return None
-
-
-def _num(x: float) -> str:
-    return str(int(x)) if float(x).is_integer() else str(x)
-
-
-def _valid_date(value: str) -> bool:
-    if not _DATE.match(value):
-        return False
-    try:
-        dt.date.fromisoformat(value)
-    except ValueError:
-        return False
-    return True
-
 
 # The external-id field a keyed create upserts on (Text(64), unique; ``salesforce/`` metadata).
 REQUEST_KEY_FIELD = "Claimsync_Request_Key__c"
@@ -195,8 +128,9 @@ class CrmObject:
 def validate_fields(spec: CrmObject, body: Mapping[str, Any], *, partial: bool) -> dict[str, Any]:
     """The fields to send for a create (``partial=False``) or an update (``partial=True``).
 
-    Every problem is collected into one ``ValidationFailed`` naming the fields involved. An update
-    with no fields is ``MissingParameters``.
+    Every problem is collected into one ``ValidationFailed`` naming the fields involved: unknown
+    fields first, then missing required ones (on create), then each remaining value against its
+    rule. An update with no fields is ``MissingParameters``.
     """
     if partial and not body:
         raise MissingParameters("give at least one field to update")
@@ -206,23 +140,12 @@ def validate_fields(spec: CrmObject, body: Mapping[str, Any], *, partial: bool) 
     if unknown:
         problems.append(f"unknown fields {unknown}; accepted fields: {list(spec.field_names)}")
         bad.extend(unknown)
-    if not partial:
-        missing = [n for n in spec.required if _blank(body.get(n))]
-        if missing:
-            problems.append(f"missing required fields {missing}")
-            bad.extend(missing)
+    missing = [] if partial else [n for n in spec.required if _blank(body.get(n))]
+    if missing:
+        problems.append(f"missing required fields {missing}")
+        bad.extend(missing)
     for name, value in body.items():
-        rule = spec.rule(name)
-        if rule is None or name in bad:
-            continue
-        if value is None:
-            if name in spec.required:
-                problems.append(f"{name} is required and cannot be null")
-                bad.append(name)
-            continue
-        problem = rule.check(value)
-        if problem is None and name in spec.required and _blank(value):
-            problem = "must not be blank"
+        problem = None if name in bad else _value_problem(spec, name, value)
         if problem:
             problems.append(f"{name} {problem}")
             bad.append(name)
@@ -231,13 +154,20 @@ def validate_fields(spec: CrmObject, body: Mapping[str, Any], *, partial: bool) 
     return dict(body)
 
 
+def _value_problem(spec: CrmObject, name: str, value: Any) -> str | None:
+    """What is wrong with the value of the declared field ``name`` (``None``: nothing)."""
+    required = name in spec.required
+    if value is None:  # clears an optional field
+        return "is required and cannot be null" if required else None
+    rule = spec.rule(name)
+    problem = rule.check(value) if rule is not None else None
+    if problem is None and required and _blank(value):
+        return "must not be blank"
+    return problem
+
+
 def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
-
-
-def text_field(name: str, length: int, description: str = "") -> FieldRule:
-    """A text field of at most ``length`` characters (Salesforce's Text(length))."""
-    return FieldRule(name, "text", max_length=length, description=description)
 
 
 ACCOUNT = CrmObject(

@@ -23,7 +23,7 @@ from claimsync.crm.ids import normalize_id
 from claimsync.crm.objects import CrmObject, validate_fields
 from claimsync.crm.soql import CursorCodec, QueryPolicy, check_record_types, guard_soql, strip_attributes
 from claimsync.salesforce.errors import SalesforceError, SalesforceNotFound
-from claimsync.salesforce.gateway import COLLECTION_LIMIT, SalesforceGateway
+from claimsync.salesforce.gateway import COLLECTION_LIMIT, RecordResult, SalesforceGateway
 
 # -- records ---------------------------------------------------------------------------------------
 
@@ -168,16 +168,10 @@ def batch_create(
     and a failed call always fails the request (nothing is stored for the key), because a call whose
     answer was lost may have created its records: the caller's retry settles it exactly.
     """
-    if not isinstance(body, list):
-        raise ValidationFailed("the request body must be a JSON list of records")
-    if not body:
-        raise MissingParameters("the list of records is empty")
-    if len(body) > max_records:
-        raise PayloadTooLarge(f"a batch may hold at most {max_records} records")
-
-    results: list[ItemResult | None] = [None] * len(body)
+    records = _batch_records(body, max_records)
+    results: list[ItemResult | None] = [None] * len(records)
     valid: list[tuple[int, dict[str, Any]]] = []
-    for i, item in enumerate(body):
+    for i, item in enumerate(records):
         try:
             valid.append((i, validate_fields(spec, require_object(item, "a record"), partial=False)))
         except CrmError as exc:
@@ -187,15 +181,7 @@ def batch_create(
     for start in range(0, len(valid), COLLECTION_LIMIT):
         chunk = valid[start : start + COLLECTION_LIMIT]
         try:
-            if request_key is None:
-                outcomes = gw.collections_create(spec.sobject, [values for _, values in chunk])
-            else:
-                key_field = _request_key_field(spec)
-                keyed = [{**values, key_field: item_key(request_key, i)} for i, values in chunk]
-                try:
-                    outcomes = gw.collections_upsert(spec.sobject, key_field, keyed)
-                except SalesforceNotFound:
-                    raise _no_request_key_field(spec) from None
+            outcomes = _send_chunk(gw, spec, chunk, request_key)
         except SalesforceError as exc:
             if created == 0 or request_key is not None:
                 raise  # nothing to report yet, or a keyed batch: its retry upserts every record again
@@ -203,13 +189,42 @@ def batch_create(
                 results[i] = ItemResult(False, error=f"{exc.code}: not sent, Salesforce failed the call")
             break
         for (i, _), outcome in zip(chunk, outcomes, strict=True):
-            if outcome.success:
-                created += 1
-                results[i] = ItemResult(True, record_id=outcome.id)
-            else:
-                message = f": {outcome.error_detail}" if outcome.error_detail else ""
-                results[i] = ItemResult(False, error=f"{outcome.error_code or 'UNKNOWN_ERROR'}{message}")
+            results[i] = _item_result(outcome)
+            created += outcome.success
     return BatchResult([r if r is not None else ItemResult(False, error="INTERNAL_ERROR") for r in results])
+
+
+def _batch_records(body: Any, max_records: int) -> list[Any]:
+    """The records of a batch body: a non-empty JSON list of at most ``max_records``."""
+    if not isinstance(body, list):
+        raise ValidationFailed("the request body must be a JSON list of records")
+    if not body:
+        raise MissingParameters("the list of records is empty")
+    if len(body) > max_records:
+        raise PayloadTooLarge(f"a batch may hold at most {max_records} records")
+    return body
+
+
+def _send_chunk(
+    gw: SalesforceGateway, spec: CrmObject, chunk: list[tuple[int, dict[str, Any]]], request_key: str | None
+) -> list[RecordResult]:
+    """One sObject Collections call: a create, or for a keyed batch an upsert of every record on its
+    own ``item_key`` (the record's position in the batch)."""
+    if request_key is None:
+        return gw.collections_create(spec.sobject, [values for _, values in chunk])
+    key_field = _request_key_field(spec)
+    keyed = [{**values, key_field: item_key(request_key, i)} for i, values in chunk]
+    try:
+        return gw.collections_upsert(spec.sobject, key_field, keyed)
+    except SalesforceNotFound:
+        raise _no_request_key_field(spec) from None
+
+
+def _item_result(outcome: RecordResult) -> ItemResult:
+    if outcome.success:
+        return ItemResult(True, record_id=outcome.id)
+    message = f": {outcome.error_detail}" if outcome.error_detail else ""
+    return ItemResult(False, error=f"{outcome.error_code or 'UNKNOWN_ERROR'}{message}")
 
 
 # -- health ----------------------------------------------------------------------------------------

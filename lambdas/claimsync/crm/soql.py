@@ -86,6 +86,16 @@ def guard_soql(soql: str, policy: QueryPolicy) -> GuardedQuery:
     if ";" in skeleton:
         raise QueryRejected("only a single SELECT statement is allowed (no semicolons)")
     words = [_Word(m.group(), m.start(), m.end()) for m in _WORD.finditer(skeleton)]
+    _check_one_plain_select(words)
+    sobject = _target(skeleton, words, policy)
+    for w in words:
+        if "." in w.text:
+            _check_path(w.text, policy)
+    return GuardedQuery(_with_limit(text, skeleton, words, policy.max_limit), sobject)
+
+
+def _check_one_plain_select(words: list[_Word]) -> None:
+    """One ``SELECT``, without subqueries, DML words, ``FOR ...`` clauses or ``TYPEOF``."""
     if not words or words[0].upper != "SELECT":
         raise QueryRejected("only SELECT queries are allowed")
     if sum(w.upper == "SELECT" for w in words) > 1:
@@ -94,6 +104,9 @@ def guard_soql(soql: str, policy: QueryPolicy) -> GuardedQuery:
     if forbidden:
         raise QueryRejected(f"the query may not use {forbidden}: it must be a plain read-only SELECT")
 
+
+def _target(skeleton: str, words: list[_Word], policy: QueryPolicy) -> str:
+    """The one allowed object the query reads ``FROM`` (its canonical spelling)."""
     from_at = [i for i, w in enumerate(words) if w.upper == "FROM"]
     if len(from_at) != 1 or from_at[0] + 1 >= len(words):
         raise QueryRejected("the query must select FROM exactly one object")
@@ -104,11 +117,7 @@ def guard_soql(soql: str, policy: QueryPolicy) -> GuardedQuery:
     sobject = None if "." in target else policy.canonical_object(target)
     if sobject is None:
         raise QueryRejected(f"querying {target} is not allowed; allowed objects: {list(policy.objects)}")
-    for w in words:
-        if "." in w.text:
-            _check_path(w.text, policy)
-
-    return GuardedQuery(_with_limit(text, skeleton, words, policy.max_limit), sobject)
+    return sobject
 
 
 def _check_path(path: str, policy: QueryPolicy) -> None:
