@@ -117,15 +117,21 @@ class Claimlike(Protocol):
 
 
 def bulk_documents(
-    claims: Iterable[Claimlike], mapping: ClaimMapping, run_id: str, max_bytes: int = MAX_JOB_BYTES
+    claims: Iterable[Claimlike],
+    mapping: ClaimMapping,
+    run_id: str,
+    max_bytes: int = MAX_JOB_BYTES,
+    *,
+    ids_checked: bool = False,
 ) -> Iterator[tuple[IO[bytes], int]]:
     """Bulk CSV documents of at most ``max_bytes`` each (header repeated), one per Bulk job, each
     written to a spool file: ``(file at its start, records)``. A document is valid until the next
     one is asked for (its file is then closed).
 
-    Pages already keep each claim in one place; this re-checks the whole upload, so no job can ever
-    hold an external id twice (``DuplicateExternalIdError`` before the document holding the repeat
-    is handed out).
+    The whole upload is checked to hold each external id once (``DuplicateExternalIdError`` before
+    the document holding the repeat is handed out), which remembers every id — unless the caller
+    has proved it (``ids_checked``): StartUpload reads claims through ``steps.staged.page_claims``,
+    whose proof needs no memory per claim, so a million-claim upload costs what a small one does.
     """
     rows = _Rows(mapping, run_id)
     seen: set[str] = set()
@@ -133,10 +139,11 @@ def bulk_documents(
     size = records = 0
     try:
         for claim in claims:
-            key = external_id_key(claim.claim_number)
-            if key in seen:
-                _raise_duplicates(1)
-            seen.add(key)
+            if not ids_checked:
+                key = external_id_key(claim.claim_number)
+                if key in seen:
+                    _raise_duplicates(1)
+                seen.add(key)
             line = rows.encode(claim)
             if len(rows.header) + len(line) > max_bytes:
                 raise ValueError("one record does not fit in a Bulk job")

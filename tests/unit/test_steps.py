@@ -390,3 +390,29 @@ def test_each_step_reaches_exactly_what_its_function_declares():
             "reports": spec.sync_table,
         }
         assert {k for k, v in declared.items() if v} == used & set(declared), spec.name
+
+
+# ---- staged claims: unique external ids without remembering them -------------------------------------
+
+
+def test_a_page_cannot_stage_an_external_id_twice():
+    from claimsync.bulk_csv import DuplicateExternalIdError
+    from claimsync.steps.staged import StagedClaim, encode_claims
+
+    with pytest.raises(DuplicateExternalIdError) as caught:
+        encode_claims([StagedClaim("clm-1", None, {}), StagedClaim("CLM-1", "a0B1", {})])
+    assert "clm-1" not in str(caught.value).lower()
+
+
+def test_a_claim_read_from_a_page_its_id_does_not_hash_to_is_refused():
+    from claimsync.bulk_csv import DuplicateExternalIdError
+    from claimsync.staging import claim_bucket
+    from claimsync.steps.staged import StagedClaim, encode_claims, page_claims
+    from claimsync.transform import external_id_key
+
+    claim = StagedClaim("C00007", None, {"Name": "C00007"})
+    home = claim_bucket(external_id_key(claim.claim_number), 8)
+    lines = encode_claims([claim]).splitlines(keepends=True)
+    assert list(page_claims(lines, home, 8)) == [claim]
+    with pytest.raises(DuplicateExternalIdError):
+        list(page_claims(lines, (home + 1) % 8, 8))

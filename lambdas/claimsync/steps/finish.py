@@ -19,8 +19,8 @@ from claimsync import layout
 from claimsync.steps.contract import to_payload
 from claimsync.steps.deps import Deps
 from claimsync.steps.run import Run
-from claimsync.steps.staged import PageOutcome, UnmappedPayer
-from claimsync.steps.upload import AccountingError, Failure, UploadState, load_state, page_outcomes
+from claimsync.steps.staged import PageOutcome, UnmappedPayer, page_outcomes
+from claimsync.steps.upload import AccountingError, Failure, UploadState, load_state
 
 SUCCEEDED, PARTIAL, DRY_RUN = "SUCCEEDED", "PARTIAL", "DRY_RUN"
 

@@ -10,13 +10,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import heapq
 import json
+import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from claimsync import layout
+from claimsync.bulk_csv import DuplicateExternalIdError
 from claimsync.report import SourceRow
-from claimsync.transform import ClaimRecord, Rejected
+from claimsync.staging import claim_bucket
+from claimsync.steps.contract import from_payload
+from claimsync.steps.deps import Deps
+from claimsync.transform import ClaimRecord, Rejected, external_id_key
 
 
 @dataclass
@@ -65,7 +73,11 @@ class StagedClaim:
 
 
 def encode_claims(claims: Iterable[StagedClaim]) -> bytes:
-    """JSON Lines, one claim per line."""
+    """JSON Lines, one claim per line; a page's claims hold each external id once (checked here)."""
+    claims = list(claims)
+    if len({external_id_key(c.claim_number) for c in claims}) != len(claims):
+        # No claim numbers in the message: keep record identifiers out of logs and alarms.
+        raise DuplicateExternalIdError("a page's changed claims repeat an external id")
     return b"".join(
         json.dumps(
             {"claim": c.claim_number, "payor": c.payor_record_id, "fields": c.fields},
@@ -82,6 +94,16 @@ def decode_claims(lines: Iterable[bytes]) -> Iterator[StagedClaim]:
         if line.strip():
             doc = json.loads(line)
             yield StagedClaim(doc["claim"], doc["payor"], doc["fields"])
+
+
+def page_claims(lines: Iterable[bytes], page: int, page_count: int) -> Iterator[StagedClaim]:
+    """A page's staged claims, each checked to be in the page its external id hashes to. Then no id
+    can be in two pages, and with :func:`encode_claims` refusing a repeat within a page, claims merged
+    from pages hold each external id once however many there are, without remembering the ids."""
+    for claim in decode_claims(lines):
+        if claim_bucket(external_id_key(claim.claim_number), page_count) != page:
+            raise DuplicateExternalIdError(f"page {page} holds a claim of another page")
+        yield claim
 
 
 @dataclass(frozen=True)
@@ -130,3 +152,27 @@ class PageOutcome:
     @property
     def changed(self) -> int:
         return self.sent - self.new
+
+
+# -- reading what the steps staged ----------------------------------------------------------------
+
+
+def page_outcomes(deps: Deps, run_id: str, page_count: int) -> list[PageOutcome]:
+    return [
+        from_payload(PageOutcome, deps.staging.get_json(layout.page_outcome_key(run_id, page)))
+        for page in range(page_count)
+    ]
+
+
+def staged_claims(deps: Deps, run_id: str, pages: Iterable[int], page_count: int) -> Iterator[StagedClaim]:
+    """The staged claims of ``pages`` merged in Bulk order (each page's file already is), read from
+    local copies line by line: memory holds one claim per page, whatever the size of the upload.
+    Each page's claims are checked to belong to it (``page_claims``): the ids are unique."""
+    with contextlib.ExitStack() as stack:
+        streams = []
+        for page in pages:
+            spool = stack.enter_context(tempfile.TemporaryFile(prefix="changes-"))
+            deps.staging.download_to(layout.changes_key(run_id, page), spool)
+            spool.seek(0)
+            streams.append(page_claims(spool, page, page_count))
+        yield from heapq.merge(*streams, key=StagedClaim.bulk_order)

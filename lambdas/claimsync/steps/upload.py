@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import heapq
 import io
 import math
 import tempfile
@@ -33,7 +32,7 @@ from claimsync.steps.contract import from_payload, to_payload
 from claimsync.steps.deps import Deps
 from claimsync.steps.polling import Poll, wait_for_progress
 from claimsync.steps.run import Run
-from claimsync.steps.staged import PageOutcome, StagedClaim, decode_claims
+from claimsync.steps.staged import StagedClaim, page_outcomes, staged_claims
 from claimsync.transform import external_id_key
 
 FINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
@@ -128,26 +127,6 @@ def _save(deps: Deps, run_id: str, state: UploadState, gw: SalesforceGateway | N
 # -- StartUpload -----------------------------------------------------------------------------------
 
 
-def page_outcomes(deps: Deps, run_id: str, page_count: int) -> list[PageOutcome]:
-    return [
-        from_payload(PageOutcome, deps.staging.get_json(layout.page_outcome_key(run_id, page)))
-        for page in range(page_count)
-    ]
-
-
-def staged_claims(deps: Deps, run_id: str, pages: Iterable[int]) -> Iterator[StagedClaim]:
-    """The staged claims of ``pages`` merged in Bulk order (each page's file already is), read from
-    local copies line by line: memory holds one claim per page, whatever the size of the upload."""
-    with contextlib.ExitStack() as stack:
-        streams = []
-        for page in pages:
-            spool = stack.enter_context(tempfile.TemporaryFile(prefix="changes-"))
-            deps.staging.download_to(layout.changes_key(run_id, page), spool)
-            spool.seek(0)
-            streams.append(decode_claims(spool))
-        yield from heapq.merge(*streams, key=StagedClaim.bulk_order)
-
-
 def start_upload(deps: Deps, task: UploadTask) -> UploadProgress:
     run = task.run
     outcomes = page_outcomes(deps, run.run_id, task.page_count)
@@ -159,7 +138,8 @@ def start_upload(deps: Deps, task: UploadTask) -> UploadProgress:
         return UploadProgress(False, state.mode, sent)
 
     gw = deps.salesforce
-    claims = _counted(staged_claims(deps, run.run_id, [o.page for o in outcomes if o.sent]), sent)
+    pages = [o.page for o in outcomes if o.sent]
+    claims = _counted(staged_claims(deps, run.run_id, pages, task.page_count), sent)
     if sent <= deps.settings.collections_max_rows:
         state.mode = COLLECTIONS
         _send_collections(deps, gw, run.run_id, state, list(claims), deps.settings.transient_retry_rounds)
@@ -223,9 +203,9 @@ def _send_collections(
 def _submit_bulk(
     deps: Deps, gw: SalesforceGateway, run_id: str, claims: Iterable[StagedClaim]
 ) -> list[BulkJob]:
-    mapping = deps.mapping
-    jobs = []
-    for document, records in bulk_documents(claims, mapping, run_id):
+    mapping, jobs = deps.mapping, []
+    # staged_claims proved the ids unique (page_claims), so the documents need not remember them
+    for document, records in bulk_documents(claims, mapping, run_id, ids_checked=True):
         job_id = gw.bulk_create_job(mapping.object_name, mapping.external_id_field)
         try:
             gw.bulk_upload(job_id, document)
@@ -332,7 +312,9 @@ def _claims_by_number(deps: Deps, run_id: str, page_count: int, numbers: list[st
     """The staged claims of ``numbers``, read from the pages that hold them, in Bulk order."""
     wanted = {external_id_key(n) for n in numbers}
     pages = sorted({claim_bucket(key, page_count) for key in wanted})
-    found = [c for c in staged_claims(deps, run_id, pages) if external_id_key(c.claim_number) in wanted]
+    found = [
+        c for c in staged_claims(deps, run_id, pages, page_count) if external_id_key(c.claim_number) in wanted
+    ]
     if len(found) != len(wanted):
         raise AccountingError("Salesforce reported rows the run did not send")
     return found
