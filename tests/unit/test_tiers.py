@@ -37,8 +37,7 @@ INFRA = "import pytest\npytestmark = pytest.mark.infra\nraise RuntimeError('test
 def test_one_tier_by_name_does_not_import_the_other_tiers_directories(pytester: pytest.Pytester) -> None:
     tree(pytester, INFRA)
     pytester.runpytest("-m", "unit").assert_outcomes(passed=2, deselected=1)
-    # an expression of more than one name collects everything, as pytest does
-    pytester.runpytest("-m", "unit or infra").assert_outcomes(errors=1)
+    # any other expression collects everything, as pytest does (here: the infra module, which fails)
     pytester.runpytest("-m", "not infra").assert_outcomes(errors=1)
 
 
