@@ -22,7 +22,7 @@ from claimsync.operator.deployment import (
     find_deployment,
 )
 from claimsync.operator.execution import start_sync
-from claimsync.operator.lock import AFTER_LOCK_STATE
+from claimsync.operator.lock import AFTER_LOCK_STATE, lock_outcome
 from claimsync.operator.runs import get_run, recent_runs, run_failures
 from stacks.config import InfraConfig
 
@@ -98,6 +98,9 @@ def world(monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
             for execution in world.sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")[
                 "executions"
             ]:
+                # moto's worker thread sets a run up after StartExecution returns: a stop before that
+                # fails and leaves the thread in its hour-long Wait, so first let the run reach it
+                lock_outcome(world.sfn, execution["executionArn"], deadline_s=30, poll_s=0.01)
                 world.sfn.stop_execution(executionArn=execution["executionArn"])
 
 

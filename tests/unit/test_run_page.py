@@ -64,6 +64,13 @@ SUMMARY = {"status": "PARTIAL", "rows_in": 10, "sent": 5, "unchanged": 3, "rejec
            "failed": 1, "page_count": 1, "salesforce_api_usage": {"used": 10, "max": 1000}}  # fmt: skip
 
 
+@pytest.fixture(scope="module")
+def summary_page() -> str:
+    """The page of SUMMARY, rendered once for the tests that read it (a render draws six matplotlib
+    charts: ~0.5 s of CPU)."""
+    return runpage.render(page_of(SUMMARY))
+
+
 def test_values_from_the_run_are_escaped_so_the_page_still_loads_nothing() -> None:
     summary = {**SUMMARY, "unmapped_payers": [{"payer_id": "X1", "payer_name": HOSTILE, "claims": 1}]}
     html = runpage.render(page_of(summary, failures_by_code={HOSTILE: 1}))
@@ -73,8 +80,8 @@ def test_values_from_the_run_are_escaped_so_the_page_still_loads_nothing() -> No
     assert len(page.charts()) == 6
 
 
-def test_the_accounting_equations_say_whether_they_hold() -> None:
-    text = Page.parse(runpage.render(page_of(SUMMARY))).plain_text()
+def test_the_accounting_equations_say_whether_they_hold(summary_page: str) -> None:
+    text = Page.parse(summary_page).plain_text()
     assert "rows in 10 = sent 5 + unchanged 3 + rejected 2 ✓ holds" in text
     assert "sent 5 = succeeded 4 + failed 1 ✓ holds" in text
     broken = Page.parse(runpage.render(page_of({**SUMMARY, "failed": 0}))).plain_text()
@@ -88,18 +95,18 @@ def test_a_dry_run_page_says_would_send_and_has_no_sent_equation() -> None:
     assert "= succeeded" not in text and "nothing was written to Salesforce" in text
 
 
-def test_the_timeline_lists_each_phase_and_the_waits_and_retries() -> None:
-    text = Page.parse(runpage.render(page_of(SUMMARY))).plain_text()
+def test_the_timeline_lists_each_phase_and_the_waits_and_retries(summary_page: str) -> None:
+    text = Page.parse(summary_page).plain_text()
     assert "report done 1.0 s 1 min 00 s 300 rows in 1 page(s)" in text
     assert "70.0 s upload Salesforce 503 on the Bulk upload — retry 1 of 5" in text
 
 
-def test_only_a_page_with_claims_has_claim_rows_and_it_says_phi_first() -> None:
+def test_only_a_page_with_claims_has_claim_rows_and_it_says_phi_first(summary_page: str) -> None:
     claims = runpage.ClaimRows((runpage.ClaimRow("40000012", 7, "rejected", detail="INVALID_AMOUNT"),), 0, 3)
     with_claims = runpage.render(page_of(SUMMARY, claims=claims))
     assert with_claims.split("<body>", 1)[1].lstrip().startswith('<div class="phi">This page holds PHI')
     assert "<td>40000012</td>" in with_claims and "3 unchanged claims are not listed" in with_claims
-    assert "PHI" not in runpage.render(page_of(SUMMARY))
+    assert "PHI" not in summary_page
 
 
 def test_the_lambda_code_never_imports_the_plotting_library() -> None:

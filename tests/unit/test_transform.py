@@ -27,6 +27,7 @@ from claimsync.transform import (
     transform_page,
     transform_row,
 )
+from claimsync.values import NULL_MARKER
 
 pytestmark = pytest.mark.unit
 
@@ -548,7 +549,12 @@ _AMOUNT_FIELDS = {
 
 
 @settings(max_examples=150, deadline=None)
-@given(column=st.sampled_from(_TEXT_COLUMNS), value=_UNICODE.map(str.strip).filter(bool))
+# "#N/A" cannot be carried (Bulk CSV's null marker): its row is rejected, see
+# test_a_text_value_that_is_the_bulk_null_marker_is_rejected_never_nulled.
+@given(
+    column=st.sampled_from(_TEXT_COLUMNS),
+    value=_UNICODE.map(str.strip).filter(lambda v: v not in ("", NULL_MARKER)),
+)
 def test_changing_any_text_value_changes_the_hash(column: str, value: str) -> None:
     base = record(BASE, NO_PAYORS)
     got = record(row(**{column: value}), NO_PAYORS)
