@@ -50,6 +50,10 @@ class Staging:
     def put_bytes(self, key: str, body: bytes, content_type: str = "application/octet-stream") -> None:
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
 
+    def put_file(self, key: str, body: IO[bytes], content_type: str = "application/octet-stream") -> None:
+        """``body`` (a file at its start) streamed to the object, never whole in memory."""
+        self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+
     def get_bytes(self, key: str) -> bytes:
         body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body

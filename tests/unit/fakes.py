@@ -35,8 +35,8 @@ class FakeS3:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
 
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes, ContentType: str = "") -> None:
-        self.objects[Key] = bytes(Body)
+    def put_object(self, *, Bucket: str, Key: str, Body: Any, ContentType: str = "") -> None:
+        self.objects[Key] = bytes(Body) if isinstance(Body, bytes | bytearray) else Body.read()
 
     def get_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
         if Key not in self.objects:

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from claimsync import layout
 from claimsync.steps.contract import to_payload
 from claimsync.steps.deps import Deps
 from claimsync.steps.run import Run
-from claimsync.steps.staged import PageOutcome, UnmappedPayer, page_outcomes
+from claimsync.steps.staged import PageOutcome, UnmappedPayer, page_outcome
 from claimsync.steps.upload import AccountingError, Failure, UploadState, load_state
 
 SUCCEEDED, PARTIAL, DRY_RUN = "SUCCEEDED", "PARTIAL", "DRY_RUN"
@@ -67,14 +68,14 @@ class RunSummary:
 
 def finish_run(deps: Deps, task: FinishTask) -> RunSummary:
     run = task.run
-    outcomes = page_outcomes(deps, run.run_id, task.page_count)
+    outcomes, reasons = _outcomes_and_reasons(deps, run.run_id, task.page_count)
     upload = load_state(deps, run.run_id)
     failures = {} if run.dry_run else upload.failures
     counts = _check_accounting(outcomes, upload, task.rows_in, run.dry_run)
 
     snapshot = "" if run.dry_run else _write_snapshot(deps, run.run_id, outcomes, failures)
     _write_claim_index(deps, run, outcomes, failures)
-    reports = _write_reports(deps, run.run_id, outcomes, failures)
+    reports = _write_reports(deps, run.run_id, task.page_count, failures)
     unmapped = _unmapped(outcomes)
     summary = RunSummary(
         run_id=run.run_id,
@@ -93,7 +94,7 @@ def finish_run(deps: Deps, task: FinishTask) -> RunSummary:
         upload_mode=upload.mode,
         snapshot_prefix=snapshot,
         finished_at=int(deps.now),
-        reject_reasons=_reject_reasons(outcomes),
+        reject_reasons=reasons,
         failure_codes=dict(sorted(Counter(f.code for f in failures.values()).items())),
         unmapped_payer_count=len(unmapped),
         salesforce_api_usage=ApiUsage(upload.api_used, upload.api_max),
@@ -148,18 +149,21 @@ def _write_claim_index(
         deps.staging.put_json(layout.claim_index_key(run.run_id, outcome.page), index)
 
 
-def _write_reports(
-    deps: Deps, run_id: str, outcomes: Iterable[PageOutcome], failures: dict[str, Failure]
-) -> dict[str, str]:
+def _write_reports(deps: Deps, run_id: str, page_count: int, failures: dict[str, Failure]) -> dict[str, str]:
     keys = {
         name: layout.report_key(run_id, f"{name}.{ext}")
         for name, ext in (("rejects", "csv"), ("failures", "csv"), ("summary", "json"))
     }
-    rejects = _csv(
-        ["row_number", "claim_id", "reasons"],
-        ([r.row_number, r.claim_id or "", r.codes()] for o in outcomes for r in o.rejects),
-    )
-    deps.staging.put_bytes(keys["rejects"], rejects, "text/csv")
+    with tempfile.TemporaryFile(prefix="rejects-") as spool:  # one page's rejects in memory at a time
+        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerow(["row_number", "claim_id", "reasons"])
+        for page in range(page_count):
+            outcome = page_outcome(deps, run_id, page)
+            writer.writerows([r.row_number, r.claim_id or "", r.codes()] for r in outcome.rejects)
+        spool.seek(0)
+        deps.staging.put_file(keys["rejects"], spool, "text/csv")
+        text.detach()
     failed = _csv(
         ["claim_id", "error_code", "salesforce_message"],
         ([claim, f.code, f.message] for claim, f in sorted(failures.items())),
@@ -176,10 +180,18 @@ def _csv(header: list[str], rows: Iterable[list[object]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def _reject_reasons(outcomes: Iterable[PageOutcome]) -> dict[str, int]:
-    """Rejected rows per reason code (a row counts once per code, however many columns)."""
-    counts = Counter(code for o in outcomes for rej in o.rejects for code in {r.code for r in rej.reasons})
-    return dict(sorted(counts.items()))
+def _outcomes_and_reasons(
+    deps: Deps, run_id: str, page_count: int
+) -> tuple[list[PageOutcome], dict[str, int]]:
+    """The pages' outcomes without their rejects, and the rejected rows per reason code (a row counts
+    once per code, however many columns). Rejects grow with the report: they are read one page at a
+    time, here and for the rejects report, never all held."""
+    outcomes, counts = [], Counter[str]()
+    for page in range(page_count):
+        outcome = page_outcome(deps, run_id, page)
+        counts.update(code for rej in outcome.rejects for code in {r.code for r in rej.reasons})
+        outcomes.append(replace(outcome, rejects=()))
+    return outcomes, dict(sorted(counts.items()))
 
 
 def _unmapped(outcomes: Iterable[PageOutcome]) -> list[UnmappedPayer]:

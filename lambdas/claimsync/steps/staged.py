@@ -157,11 +157,12 @@ class PageOutcome:
 # -- reading what the steps staged ----------------------------------------------------------------
 
 
+def page_outcome(deps: Deps, run_id: str, page: int) -> PageOutcome:
+    return from_payload(PageOutcome, deps.staging.get_json(layout.page_outcome_key(run_id, page)))
+
+
 def page_outcomes(deps: Deps, run_id: str, page_count: int) -> list[PageOutcome]:
-    return [
-        from_payload(PageOutcome, deps.staging.get_json(layout.page_outcome_key(run_id, page)))
-        for page in range(page_count)
-    ]
+    return [page_outcome(deps, run_id, page) for page in range(page_count)]
 
 
 def staged_claims(deps: Deps, run_id: str, pages: Iterable[int], page_count: int) -> Iterator[StagedClaim]:
