@@ -45,6 +45,7 @@ import boto3
 from botocore.client import BaseClient
 from botocore.config import Config
 
+from local.aws import paging
 from local.aws.lambda_worker import LambdaContext, error_body
 from local.aws.pool import FunctionConfig, FunctionPool, Outcome, Report
 
@@ -585,6 +586,7 @@ class LocalAws:
         )
         self._patch(is_operator.IsTimestamp, "string_to_timestamp", staticmethod(parse_rfc3339))
         self._fix_stop_as_a_task_starts()
+        paging.install(self._patch)  # GetExecutionHistory pages as in AWS
 
     def _fix_stop_as_a_task_starts(self) -> None:
         """A StopExecution (or the overall timeout) that lands as a Task starts. Once the execution is
@@ -663,11 +665,7 @@ class _Server:
     server (S3, DynamoDB, ...) without deadlocking."""
 
     def __init__(self, port: int, access_log: bool) -> None:
-        from moto.moto_server.werkzeug_app import (
-            DomainDispatcherApplication,
-            MotoRequestHandler,
-            create_backend_app,
-        )
+        from moto.moto_server.werkzeug_app import MotoRequestHandler, create_backend_app
         from werkzeug.serving import make_server
 
         class RequestHandler(MotoRequestHandler):
@@ -678,7 +676,7 @@ class _Server:
         self._wsgi = make_server(
             "127.0.0.1",
             port,
-            DomainDispatcherApplication(create_backend_app),
+            paging.caching_dispatcher(create_backend_app),
             threaded=True,
             request_handler=RequestHandler,
         )

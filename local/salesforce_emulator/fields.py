@@ -12,6 +12,7 @@ Error messages imitate the real ones, and like the real ones some echo the offen
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Callable
@@ -62,6 +63,7 @@ def format_datetime(value: dt.datetime) -> str:
     return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}+0000"
 
 
+@functools.lru_cache(maxsize=1 << 16)  # a Bulk upload repeats its dates and times many times over
 def parse_datetime(text: str) -> str | None:
     """Canonical datetime text for an ISO-8601 date-time (or a bare date: midnight UTC); None if invalid."""
     m = _DATETIME.match(text.strip())
@@ -90,6 +92,7 @@ def parse_datetime(text: str) -> str | None:
     return format_datetime(value)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def parse_date(text: str) -> str | None:
     if not _DATE.match(text):
         return None

@@ -405,3 +405,59 @@ def test_stop_undoes_every_patch() -> None:
     )
     assert child.returncode == 0, child.stderr
     assert child.stdout.strip().endswith("restored")
+
+
+def test_execution_history_pages_as_aws_pages_it(local_aws: LocalAws) -> None:
+    """maxResults, nextToken, reverseOrder and includeExecutionData are honoured (moto ignores them:
+    every call answered the whole history, which made following a long run cost O(events) a poll)."""
+    from botocore.exceptions import ClientError
+
+    states: dict[str, Any] = {
+        f"Step{i}": {"Type": "Pass", "Result": {"step": i}, "ResultPath": "$.last", "Next": f"Step{i + 1}"}
+        for i in range(12)
+    }
+    states["Step12"] = {"Type": "Succeed"}
+    summary = run(local_aws, {"StartAt": "Step0", "States": states}, {"patient": "input data"})
+    sfn = local_aws.client("stepfunctions")
+    arn = summary["execution_arn"]
+    whole = sfn.get_execution_history(executionArn=arn, maxResults=1000)
+    assert "nextToken" not in whole
+    ids = [e["id"] for e in whole["events"]]
+    assert ids == list(range(1, len(ids) + 1)) and len(ids) > 20
+
+    def paged(**kwargs: Any) -> tuple[list[int], int]:
+        seen: list[int] = []
+        calls = 0
+        token: dict[str, str] = {}
+        while calls < 20:  # bounded: 28 events in pages of 5
+            page = sfn.get_execution_history(executionArn=arn, maxResults=5, **kwargs, **token)
+            calls += 1
+            assert len(page["events"]) <= 5
+            seen += [e["id"] for e in page["events"]]
+            if "nextToken" not in page:
+                break
+            token = {"nextToken": page["nextToken"]}
+        return seen, calls
+
+    forward, calls = paged()
+    assert forward == ids and calls == -(-len(ids) // 5)
+    backward, _ = paged(reverseOrder=True)
+    assert backward == ids[::-1]
+    assert len(sfn.get_execution_history(executionArn=arn)["events"]) == min(100, len(ids))  # AWS's default
+
+    with_data = sfn.get_execution_history(executionArn=arn, maxResults=1)["events"][0]
+    bare = sfn.get_execution_history(executionArn=arn, maxResults=1, includeExecutionData=False)["events"][0]
+    assert "patient" in with_data["executionStartedEventDetails"]["input"]
+    assert "input" not in bare["executionStartedEventDetails"]
+    assert (
+        bare["executionStartedEventDetails"]["roleArn"]
+        == with_data["executionStartedEventDetails"]["roleArn"]
+    )
+
+    for bad, code in (
+        ({"nextToken": "not-a-token"}, "InvalidToken"),
+        ({"maxResults": 1001}, "ValidationException"),
+    ):
+        with pytest.raises(ClientError) as refused:
+            sfn.get_execution_history(executionArn=arn, **bad)
+        assert refused.value.response["Error"]["Code"] == code

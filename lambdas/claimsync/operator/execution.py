@@ -22,6 +22,8 @@ from claimsync.operator.runs import timestamp
 from claimsync.progress.error_texts import cause_message
 
 RUNNING_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
+HISTORY_PAGE = 100  # events per GetExecutionHistory call while following: a poll sees only a few new
+HISTORY_EVENTS_MAX = 25_000  # Step Functions' limit per execution (bounds the paging)
 
 
 class FollowDeadline(Exception):
@@ -97,8 +99,8 @@ def history_since(stepfunctions: Any, arn: str, after_id: int = 0) -> list[dict[
     events are filtered and sorted either way.)
     """
     events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000, "reverseOrder": True}
-    while True:
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": HISTORY_PAGE, "reverseOrder": True}
+    for _ in range(HISTORY_EVENTS_MAX // HISTORY_PAGE + 1):
         page = stepfunctions.get_execution_history(**kwargs)
         batch = page.get("events", [])
         events.extend(e for e in batch if int(e["id"]) > after_id)
