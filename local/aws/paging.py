@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from typing import Any
 
@@ -96,9 +97,15 @@ def _without_data(event: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _json_value(value: Any) -> Any:
+    """Timestamps as the JSON protocol writes them (epoch seconds)."""
+    if isinstance(value, datetime.datetime):
+        return value.timestamp()
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
 def install(patch: Any) -> None:
     """Page GetExecutionHistory; ``patch(owner, attribute, replacement)`` undoes itself at stop."""
-    from moto.core.responses import ActionResult
     from moto.stepfunctions.exceptions import InvalidToken, ValidationException
     from moto.stepfunctions.responses import StepFunctionResponse
 
@@ -109,7 +116,8 @@ def install(patch: Any) -> None:
             for name in ("maxResults", "nextToken", "reverseOrder", "includeExecutionData")
         }
         try:
-            return ActionResult(history_page(list(history["events"]), params))
+            # the JSON protocol's body, written directly: moto's generic serializer took ~1 ms an event
+            return json.dumps(history_page(list(history["events"]), params), default=_json_value)
         except PageError as exc:
             if exc.kind == "InvalidToken":
                 raise InvalidToken(str(exc)) from None

@@ -326,6 +326,11 @@ class ReportEngine:
         with self._lock:
             status, identifier = self._start_locked(customer, report_id, filter_id)
             self._statuses["run"][status] += 1
+            request = self._requests.get(identifier) if status == SUCCESS else None
+        if request is not None:
+            # As CollaborateMD computes a report while it answers REPORT RUNNING, the ZIP is built
+            # meanwhile (the first successful fetch waits for it, never builds it twice).
+            threading.Thread(target=self._build, args=(request,), name="cmd-report", daemon=True).start()
         return Reply(status, _MESSAGES["run", status], identifier)
 
     def _start_locked(self, customer: str, report_id: str, filter_id: str) -> tuple[str, str]:
@@ -408,13 +413,17 @@ class ReportEngine:
 
     # --- payloads --------------------------------------------------------------------------------
 
-    def _payload(self, request: ReportRequest, *, corrupt: bool, malformed: bool) -> bytes:
-        if malformed:
-            return build_zip(request.rows, request.config, malformed=True)
+    @staticmethod
+    def _build(request: ReportRequest) -> bytes:
         with request.build_lock:
             if request.zip_bytes is None:
                 request.zip_bytes = build_zip(request.rows, request.config)
-            good = request.zip_bytes
+            return request.zip_bytes
+
+    def _payload(self, request: ReportRequest, *, corrupt: bool, malformed: bool) -> bytes:
+        if malformed:
+            return build_zip(request.rows, request.config, malformed=True)
+        good = self._build(request)
         if corrupt:
             # A truncated download: starts like a ZIP, but the central directory is missing.
             return good[: max(4, len(good) // 2)]

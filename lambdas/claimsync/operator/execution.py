@@ -22,7 +22,8 @@ from claimsync.operator.runs import timestamp
 from claimsync.progress.error_texts import cause_message
 
 RUNNING_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
-HISTORY_PAGE = 100  # events per GetExecutionHistory call while following: a poll sees only a few new
+HISTORY_FIRST_PAGE = 20  # the newest events, asked first: a poll of a followed run sees only a few new
+HISTORY_PAGE = 100  # then pages of this many, while they are all new (a Map's burst)
 HISTORY_EVENTS_MAX = 25_000  # Step Functions' limit per execution (bounds the paging)
 
 
@@ -99,15 +100,15 @@ def history_since(stepfunctions: Any, arn: str, after_id: int = 0) -> list[dict[
     events are filtered and sorted either way.)
     """
     events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": HISTORY_PAGE, "reverseOrder": True}
-    for _ in range(HISTORY_EVENTS_MAX // HISTORY_PAGE + 1):
+    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": HISTORY_FIRST_PAGE, "reverseOrder": True}
+    for _ in range(HISTORY_EVENTS_MAX // HISTORY_PAGE + 2):
         page = stepfunctions.get_execution_history(**kwargs)
         batch = page.get("events", [])
         events.extend(e for e in batch if int(e["id"]) > after_id)
         token = page.get("nextToken")
         if not token or any(int(e["id"]) <= after_id for e in batch):
             break
-        kwargs["nextToken"] = token
+        kwargs.update(nextToken=token, maxResults=HISTORY_PAGE)
     events.sort(key=lambda e: int(e["id"]))
     return events
 
