@@ -97,6 +97,19 @@ def _without_data(event: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _events(backend: Any, arn: str) -> list[Any]:
+    """The execution's whole history, oldest first. moto's own accessor deep-copies every event of
+    it on every call; events are only ever appended, so a copy of the list is enough."""
+    manager = getattr(
+        getattr(backend.describe_execution(execution_arn=arn), "exec_worker", None), "env", None
+    )
+    manager = getattr(manager, "event_manager", None)
+    if manager is None or not hasattr(manager, "_history_event_list"):
+        return list(backend.get_execution_history(arn)["events"])
+    with manager._mutex:
+        return list(manager._history_event_list)
+
+
 def _json_value(value: Any) -> Any:
     """Timestamps as the JSON protocol writes them (epoch seconds)."""
     if isinstance(value, datetime.datetime):
@@ -110,14 +123,14 @@ def install(patch: Any) -> None:
     from moto.stepfunctions.responses import StepFunctionResponse
 
     def get_execution_history(self: Any) -> Any:
-        history = self.stepfunction_backend.get_execution_history(self._get_param("executionArn"))
+        history = _events(self.stepfunction_backend, self._get_param("executionArn"))
         params = {
             name: self._get_param(name)
             for name in ("maxResults", "nextToken", "reverseOrder", "includeExecutionData")
         }
         try:
             # the JSON protocol's body, written directly: moto's generic serializer took ~1 ms an event
-            return json.dumps(history_page(list(history["events"]), params), default=_json_value)
+            return json.dumps(history_page(history, params), default=_json_value)
         except PageError as exc:
             if exc.kind == "InvalidToken":
                 raise InvalidToken(str(exc)) from None
