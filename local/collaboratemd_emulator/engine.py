@@ -326,11 +326,6 @@ class ReportEngine:
         with self._lock:
             status, identifier = self._start_locked(customer, report_id, filter_id)
             self._statuses["run"][status] += 1
-            request = self._requests.get(identifier) if status == SUCCESS else None
-        if request is not None:
-            # As CollaborateMD computes a report while it answers REPORT RUNNING, the ZIP is built
-            # meanwhile (the first successful fetch waits for it, never builds it twice).
-            threading.Thread(target=self._build, args=(request,), name="cmd-report", daemon=True).start()
         return Reply(status, _MESSAGES["run", status], identifier)
 
     def _start_locked(self, customer: str, report_id: str, filter_id: str) -> tuple[str, str]:
