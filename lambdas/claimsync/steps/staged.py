@@ -160,8 +160,11 @@ def page_outcome(deps: Deps, run_id: str, page: int) -> PageOutcome:
     return from_payload(PageOutcome, deps.staging.get_json(layout.page_outcome_key(run_id, page)))
 
 
-def page_outcomes(deps: Deps, run_id: str, page_count: int) -> list[PageOutcome]:
-    return [page_outcome(deps, run_id, page) for page in range(page_count)]
+def sent_by_page(deps: Deps, run_id: str, page_count: int) -> dict[int, int]:
+    """Page → claims it staged to send, read one outcome at a time: an outcome also holds its page's
+    rejects (3 % of a report), and holding all of them grew StartUpload with the run (71 -> 87 MB
+    from 100k to 1M claims)."""
+    return {page: page_outcome(deps, run_id, page).sent for page in range(page_count)}
 
 
 def staged_claims(deps: Deps, run_id: str, pages: Iterable[int], page_count: int) -> Iterator[StagedClaim]:

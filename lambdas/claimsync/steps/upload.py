@@ -32,7 +32,7 @@ from claimsync.steps.contract import from_payload, to_payload
 from claimsync.steps.deps import Deps
 from claimsync.steps.polling import Poll, wait_for_progress
 from claimsync.steps.run import Run
-from claimsync.steps.staged import StagedClaim, page_outcomes, staged_claims
+from claimsync.steps.staged import StagedClaim, sent_by_page, staged_claims
 from claimsync.transform import external_id_key
 
 FINAL_JOB_STATES = frozenset({"JobComplete", "Failed", "Aborted"})
@@ -129,8 +129,8 @@ def _save(deps: Deps, run_id: str, state: UploadState, gw: SalesforceGateway | N
 
 def start_upload(deps: Deps, task: UploadTask) -> UploadProgress:
     run = task.run
-    outcomes = page_outcomes(deps, run.run_id, task.page_count)
-    sent = sum(o.sent for o in outcomes)
+    to_send = sent_by_page(deps, run.run_id, task.page_count)
+    sent = sum(to_send.values())
     state = UploadState(NONE, page_count=task.page_count, sent=sent)
     if run.dry_run or sent == 0:
         state.mode = DRY_RUN if run.dry_run else NONE
@@ -138,7 +138,7 @@ def start_upload(deps: Deps, task: UploadTask) -> UploadProgress:
         return UploadProgress(False, state.mode, sent)
 
     gw = deps.salesforce
-    pages = [o.page for o in outcomes if o.sent]
+    pages = [page for page, count in to_send.items() if count]
     claims = _counted(staged_claims(deps, run.run_id, pages, task.page_count), sent)
     if sent <= deps.settings.collections_max_rows:
         state.mode = COLLECTIONS
