@@ -21,7 +21,8 @@ from typing import Any
 import requests
 
 from claimsync import layout
-from local.syncrun import aws_client, run_sync, salesforce_counters
+from claimsync.operator import execution
+from local.syncrun import aws_client, local_deployment, run_sync, salesforce_counters
 from local.world import LocalWorld, WorldOptions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -44,19 +45,9 @@ def _admin(world: LocalWorld, system: str, method: str, path: str, **kw: Any) ->
     return resp.json() if resp.content else None
 
 
-def history(world: LocalWorld, execution: str) -> list[dict[str, Any]]:
-    sfn = aws_client(world.endpoints, "stepfunctions")
-    arn = (
-        world.endpoints["aws"]["state_machine_arn"].replace(":stateMachine:", ":execution:") + ":" + execution
-    )
-    events: list[dict[str, Any]] = []
-    kwargs: dict[str, Any] = {"executionArn": arn, "maxResults": 1000}
-    while True:
-        page = sfn.get_execution_history(**kwargs)
-        events += page["events"]
-        if not page.get("nextToken"):
-            return events
-        kwargs["nextToken"] = page["nextToken"]
+def history(world: LocalWorld, execution_name: str) -> list[dict[str, Any]]:
+    arn = execution.execution_arn(local_deployment(world.endpoints), execution_name)
+    return execution.history_since(aws_client(world.endpoints, "stepfunctions"), arn)
 
 
 def phases(events: list[dict[str, Any]]) -> dict[str, float]:

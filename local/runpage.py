@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from claimsync import layout
+from claimsync.history import json_object
 from claimsync.operator.deployment import Deployment, OperatorError
 from claimsync.operator.execution import execution_arn, history_since, history_stats
 from claimsync.operator.runs import RunRecord, get_run, parse_time, recent_runs, run_report
@@ -129,7 +130,7 @@ def gather(
         record: RunRecord | None = get_run(dynamodb, deployment, run_id)
     except OperatorError:
         record = None
-    document = _json(run_report(s3, deployment, run_id, "summary.json"))
+    document = json_object(run_report(s3, deployment, run_id, "summary.json"))
     summary = document if document else dict(record.summary) if record else {}
     timeline = _timeline(sfn, deployment, run_id)
     if record is None and not summary and timeline is None:
@@ -182,18 +183,6 @@ def gather(
         claims=claims,
         notes=tuple(notes),
     )
-
-
-def _json(text: str | None) -> dict[str, Any]:
-    import json
-
-    if not text:
-        return {}
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _csv_rows(text: str | None) -> list[dict[str, str]]:

@@ -98,14 +98,13 @@ def _without_data(event: dict[str, Any]) -> dict[str, Any]:
 
 
 def _events(backend: Any, arn: str) -> list[Any]:
-    """The execution's whole history, oldest first. moto's own accessor deep-copies every event of
-    it on every call; events are only ever appended, so a copy of the list is enough."""
-    manager = getattr(
-        getattr(backend.describe_execution(execution_arn=arn), "exec_worker", None), "env", None
-    )
-    manager = getattr(manager, "event_manager", None)
-    if manager is None or not hasattr(manager, "_history_event_list"):
-        return list(backend.get_execution_history(arn)["events"])
+    """The execution's whole history, oldest first. moto's own accessor (``to_history_output``)
+    deep-copies every event on every call; events are only ever appended, so a copy of the list is
+    enough."""
+    env = backend.describe_execution(execution_arn=arn).exec_worker.env
+    if env is None:  # not started yet: no events (as moto answers)
+        return []
+    manager = env.event_manager
     with manager._mutex:
         return list(manager._history_event_list)
 

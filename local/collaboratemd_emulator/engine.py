@@ -408,17 +408,13 @@ class ReportEngine:
 
     # --- payloads --------------------------------------------------------------------------------
 
-    @staticmethod
-    def _build(request: ReportRequest) -> bytes:
-        with request.build_lock:
-            if request.zip_bytes is None:
-                request.zip_bytes = build_zip(request.rows, request.config)
-            return request.zip_bytes
-
     def _payload(self, request: ReportRequest, *, corrupt: bool, malformed: bool) -> bytes:
         if malformed:
             return build_zip(request.rows, request.config, malformed=True)
-        good = self._build(request)
+        with request.build_lock:
+            if request.zip_bytes is None:
+                request.zip_bytes = build_zip(request.rows, request.config)
+            good = request.zip_bytes
         if corrupt:
             # A truncated download: starts like a ZIP, but the central directory is missing.
             return good[: max(4, len(good) // 2)]
