@@ -17,8 +17,6 @@ import csv
 import json
 import random
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -28,9 +26,9 @@ from typing import Any
 import requests
 from simple_salesforce import Salesforce
 
+from local.emulator_process import EmulatorProcess
 from local.salesforce_emulator.server import SalesforceCredentials
 
-REPO = Path(__file__).resolve().parents[1]
 COLUMNS = [
     "Claim_Number__c", "Name", "Patient_Name__c", "Patient_Id__c", "MR_Number__c", "Payer_Id__c",
     "Payer_Name__c", "Payor_Mapping_Status__c", "Authorization_Number__c", "Service_Start_Date__c",
@@ -89,14 +87,12 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         creds = SalesforceCredentials.generate()
         creds.save(work / "credentials.json")
-        emulator = subprocess.Popen(
-            [sys.executable, "-m", "local.salesforce_emulator", "--state-dir", str(work / "state"),
-             "--credentials", str(work / "credentials.json")],
-            cwd=REPO, stdout=subprocess.PIPE, text=True,
-        )  # fmt: skip
+        emulator = EmulatorProcess(
+            "local.salesforce_emulator",
+            ["--state-dir", str(work / "state"), "--credentials", str(work / "credentials.json")],
+        )
         try:
-            assert emulator.stdout is not None
-            ready: dict[str, Any] = json.loads(emulator.stdout.readline())
+            ready: dict[str, Any] = emulator.start()
             csv_path = work / "claims.csv"
             t0 = time.perf_counter()
             write_claims(csv_path, args.rows, args.seed)
@@ -148,8 +144,7 @@ def main(argv: list[str] | None = None) -> int:
                 "emulator_peak_rss_mb": round(peak_rss_mb(emulator.pid), 1),
             }
         finally:
-            emulator.terminate()
-            emulator.wait(timeout=30)
+            emulator.stop()
     print(json.dumps(report))
     return 0
 

@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         tls = ensure_tls(state / "tls")
         creds = SalesforceCredentials.generate()
         emulator = SalesforceEmulator(state / "salesforce", tls, creds).start()
-        endpoints = {"salesforce": salesforce_endpoints(emulator, creds, tls)}
+        endpoints = {"salesforce": salesforce_endpoints(emulator.endpoints, creds, tls)}
         timer = HttpTimer()
         timer.install()
         try:

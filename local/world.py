@@ -27,10 +27,10 @@ from claimsync.salesforce.auth import SalesforceCredentials
 from claimsync.salesforce.gateway import SalesforceGateway
 from local.collaboratemd_emulator.generator import MAPPED_PAYERS, GeneratorSettings, generate_rows
 from local.collaboratemd_emulator.reportfile import load_report_file
-from local.collaboratemd_emulator.server import CmdCredentials, CollaborateMDEmulator
+from local.collaboratemd_emulator.server import CmdCredentials, write_rows_file
+from local.emulator_process import EmulatorProcess
 from local.private import write_private
 from local.salesforce_emulator.server import SalesforceCredentials as EmuSfCredentials
-from local.salesforce_emulator.server import SalesforceEmulator
 from local.tls import TlsMaterial, ensure_tls
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -150,8 +150,8 @@ class LocalWorld:
     def __init__(self, options: WorldOptions) -> None:
         self.options = options
         self.state_dir = options.state_dir
-        self.sf: SalesforceEmulator | None = None
-        self.cmd: CollaborateMDEmulator | None = None
+        self.sf: EmulatorProcess | None = None  # each emulator runs in a process of its own
+        self.cmd: EmulatorProcess | None = None
         self.aws: Any = None
         self.abnormal_ends: Any = None  # local/aws/events.py ExecutionStatusRule (the EventBridge rule)
         self._saved_env: dict[str, str] | None = None
@@ -160,7 +160,10 @@ class LocalWorld:
 
     def start(self) -> dict[str, Any]:
         """Start everything; raises WorldBusy (touching nothing) if the directory is in use, and
-        ReportFileError (before any server starts) for an unreadable ``report_file``."""
+        ReportFileError (before any server starts) for an unreadable ``report_file``.
+
+        Each emulator runs in a process of its own (``local/emulator_process.py``): started together,
+        then waited for; they stop with the world, or with this process however it ends."""
         o = self.options
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         lock = StateDirLock(self.state_dir)
@@ -168,28 +171,45 @@ class LocalWorld:
         self._lock = lock
         rows = self._initial_rows()
         tls = ensure_tls(self.state_dir / "tls")
-        sf_creds = _load_or_create(self.state_dir / "salesforce-credentials.json", EmuSfCredentials)
-        cmd_creds = _load_or_create(self.state_dir / "collaboratemd-credentials.json", CmdCredentials)
+        sf_creds_path = self.state_dir / "salesforce-credentials.json"
+        cmd_creds_path = self.state_dir / "collaboratemd-credentials.json"
+        sf_creds = _load_or_create(sf_creds_path, EmuSfCredentials)
+        cmd_creds = _load_or_create(cmd_creds_path, CmdCredentials)
 
-        self.sf = SalesforceEmulator(self.state_dir / "salesforce", tls, sf_creds)
-        self.sf.start()
-        self.cmd = CollaborateMDEmulator(
-            self.state_dir / "collaboratemd", cmd_creds, tls=tls, rows=rows, running_polls=o.running_polls
-        )
-        self.cmd.start()
+        if rows is not None:  # the emulator's process reads them from its state directory
+            write_rows_file(self.state_dir / "collaboratemd", rows)
+        common = ["--tls-dir", str(tls.ca_cert.parent)]
+        self.sf = EmulatorProcess(
+            "local.salesforce_emulator",
+            [*common, "--state-dir", str(self.state_dir), "--credentials", str(sf_creds_path)],
+        ).launch()
+        self.cmd = EmulatorProcess(
+            "local.collaboratemd_emulator",
+            [
+                *common,
+                "--state-dir",
+                str(self.state_dir / "collaboratemd"),
+                "--credentials",
+                str(cmd_creds_path),
+                "--running-polls",
+                str(o.running_polls),
+            ],
+        ).launch()
+        sf = self.sf.wait_ready()
+        cmd = self.cmd.wait_ready()
 
         self.endpoints = {
             "state_dir": str(self.state_dir),
-            "salesforce": salesforce_endpoints(self.sf, sf_creds, tls),
+            "salesforce": salesforce_endpoints(sf, sf_creds, tls),
             "collaboratemd": {
-                "url": self.cmd.url,
+                "url": cmd["url"],
                 "username": cmd_creds.username,
                 "password": cmd_creds.password,
                 "customer": cmd_creds.customer,
                 "report_id": cmd_creds.report_id,
                 "filter_id": cmd_creds.filter_id,
                 "ca_cert": str(tls.ca_cert),
-                "admin_url": self.cmd.admin_url,
+                "admin_url": cmd["admin_url"],
             },
         }
         seed_payor_mappings(salesforce_gateway(self.endpoints))
@@ -257,12 +277,12 @@ def _load_or_create(path: Path, cls: Any) -> Any:
 
 
 def salesforce_endpoints(
-    emulator: SalesforceEmulator, creds: EmuSfCredentials, tls: TlsMaterial
+    emulator: dict[str, Any], creds: EmuSfCredentials, tls: TlsMaterial
 ) -> dict[str, Any]:
-    """The ``salesforce`` block of the endpoints line for a running emulator."""
+    """The ``salesforce`` block of the endpoints line, from the emulator's ready line."""
     return {
-        "instance_url": emulator.instance_url,
-        "token_url": emulator.token_url,
+        "instance_url": emulator["instance_url"],
+        "token_url": emulator["token_url"],
         "username": creds.username,
         "password": creds.password,
         "security_token": creds.security_token,
@@ -270,7 +290,7 @@ def salesforce_endpoints(
         "client_secret": creds.client_secret,
         "ca_cert": str(tls.ca_cert),
         "api_version": SF_API_VERSION,
-        "admin_url": emulator.admin_url,
+        "admin_url": emulator["admin_url"],
     }
 
 

@@ -20,7 +20,7 @@ import json
 import zipfile
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import IO, Any
 
 from claimsync import text
@@ -44,6 +44,9 @@ class SourceRow:
 
     values: dict[str, str]
     invalid_text: tuple[str, ...] = ()
+    # The row's JSON object as the member wrote it, when decoding it gives exactly ``values`` (every
+    # value a string, valid text, one line): staging copies it instead of encoding ``values`` again.
+    json_text: str | None = field(default=None, repr=False, compare=False)
 
 
 def iter_report_rows(report_zip: bytes | IO[bytes]) -> Iterator[SourceRow]:
@@ -82,10 +85,16 @@ def _json_rows(name: str, member: IO[bytes]) -> Iterator[SourceRow]:
     items = scanner.array_items() if start == "[" else scanner.data_items() if start == "{" else None
     if items is None:
         raise ReportFormatError(f"member {name!r} holds neither a list of rows nor an object with 'data'")
-    for index, row in enumerate(items, start=1):
+    for index, (row, row_text) in enumerate(items, start=1):
         if not isinstance(row, dict):
             raise ReportFormatError(f"member {name!r}: item {index} is not an object")
-        yield _source_row({str(k): v if v.__class__ is str else _text(v) for k, v in row.items()})
+        if all(v.__class__ is str for v in row.values()):
+            source = _source_row(row)
+            if source.values is row and "\n" not in row_text and "\r" not in row_text:
+                source = SourceRow(row, (), row_text)
+            yield source
+        else:
+            yield _source_row({k: v if v.__class__ is str else _text(v) for k, v in row.items()})
 
 
 class _JsonScanner:
@@ -129,6 +138,10 @@ class _JsonScanner:
                 return ""
 
     def value(self) -> Any:
+        return self.value_and_text()[0]
+
+    def value_and_text(self) -> tuple[Any, str]:
+        """The next value and its JSON text as written."""
         while True:
             try:
                 value, end = self._decoder.raw_decode(self._buf, self._pos)
@@ -138,23 +151,23 @@ class _JsonScanner:
                 continue
             if end == len(self._buf) and self._fill():
                 continue  # a number at the buffer's end may go on in the next chunk
-            self._pos = end
-            return value
+            start, self._pos = self._pos, end
+            return value, self._buf[start:end]
 
-    def array_items(self) -> Iterator[Any]:
+    def array_items(self) -> Iterator[tuple[Any, str]]:
         if self.next_char() == "]":
             return
         self._pos -= 1
         while True:
             self._skip_ws()
-            yield self.value()
+            yield self.value_and_text()
             separator = self.next_char()
             if separator == "]":
                 return
             if separator != ",":
                 raise self._bad("expected , or ] between rows")
 
-    def data_items(self) -> Iterator[Any]:
+    def data_items(self) -> Iterator[tuple[Any, str]]:
         while True:
             start = self.next_char()
             if start == "}":

@@ -28,7 +28,7 @@ import threading
 import time
 import zipfile
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -137,6 +137,14 @@ class ReportRequest:
     @property
     def final(self) -> bool:
         return self.status in FINAL_STATUSES
+
+    def report_zip(self) -> bytes:
+        """The report's ZIP, built once: from the moment the report starts, on a thread of its own
+        (CollaborateMD builds a report while it answers REPORT RUNNING), or by the first fetch."""
+        with self.build_lock:
+            if self.zip_bytes is None:
+                self.zip_bytes = build_zip(self.rows, self.config)
+            return self.zip_bytes
 
 
 _MESSAGES = {
@@ -326,6 +334,9 @@ class ReportEngine:
         with self._lock:
             status, identifier = self._start_locked(customer, report_id, filter_id)
             self._statuses["run"][status] += 1
+            request = self._requests.get(identifier) if status == SUCCESS else None
+        if request is not None:
+            threading.Thread(target=request.report_zip, name=f"report-{identifier}", daemon=True).start()
         return Reply(status, _MESSAGES["run", status], identifier)
 
     def _start_locked(self, customer: str, report_id: str, filter_id: str) -> tuple[str, str]:
@@ -411,10 +422,7 @@ class ReportEngine:
     def _payload(self, request: ReportRequest, *, corrupt: bool, malformed: bool) -> bytes:
         if malformed:
             return build_zip(request.rows, request.config, malformed=True)
-        with request.build_lock:
-            if request.zip_bytes is None:
-                request.zip_bytes = build_zip(request.rows, request.config)
-            good = request.zip_bytes
+        good = request.report_zip()
         if corrupt:
             # A truncated download: starts like a ZIP, but the central directory is missing.
             return good[: max(4, len(good) // 2)]
@@ -424,41 +432,68 @@ class ReportEngine:
 def build_zip(rows: Sequence[dict[str, str]], config: EmulatorConfig, *, malformed: bool = False) -> bytes:
     """The report ZIP: ``report.json`` and/or ``report.csv`` holding ``rows``.
 
-    ``malformed=True`` makes every member unparseable: the JSON is cut off part-way, the CSV ends in
-    an unterminated quoted field with bytes that are not UTF-8.
+    A member is written in slices of rows, never encoded whole: the report is built on a thread
+    while the emulator answers polls, and one ``json.dumps`` of a million rows would hold the
+    interpreter (and every poll) for seconds. ``malformed=True`` makes every member unparseable: the
+    JSON is cut off part-way, the CSV ends in an unterminated quoted field with bytes that are not
+    UTF-8.
     """
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
         for member in config.members:
-            if member == "json":
-                value: Any = {"data": list(rows)} if config.json_shape == "object" else list(rows)
-                # ASCII with escapes: a lone surrogate (half an emoji) travels as "\ud83d", as JSON
-                # writers of UTF-16 systems send it, instead of failing the encoding.
-                content = json.dumps(value, separators=(",", ":")).encode("ascii")
-                if malformed:
-                    content = content[: max(1, len(content) * 2 // 3)]
-                archive.writestr("report.json", content)
-            else:
-                # surrogatepass: a lone surrogate is written as its (invalid) UTF-8 bytes, as systems
-                # that encode UTF-16 code units one by one do; the reader must survive it.
-                content = rows_to_csv(rows).encode("utf-8", "surrogatepass")
-                if malformed:  # a ragged row, bytes that are not UTF-8, an unterminated quoted field
-                    content += b'1,2,3\r\n"40000001,\xff\xfe unterminated'
-                archive.writestr("report.csv", content)
+            name = f"report.{member}"
+            if malformed:
+                archive.writestr(name, _malformed_member(rows, config, member))
+                continue
+            with archive.open(name, "w", force_zip64=len(rows) > _ZIP64_ROWS) as out:
+                chunks = _json_chunks(rows, config) if member == "json" else _csv_chunks(rows)
+                for chunk in chunks:
+                    out.write(chunk)
     return buffer.getvalue()
 
 
-def rows_to_csv(rows: Sequence[dict[str, str]]) -> str:
-    """Header (columns in order of first appearance) and rows, CRLF line ends, missing values empty."""
+_SLICE = 2_000  # rows encoded at a time
+_ZIP64_ROWS = 2_000_000  # past this a member may pass 4 GiB: ZIP64 sizes from the start
+
+
+def _json_chunks(rows: Sequence[dict[str, str]], config: EmulatorConfig) -> Iterator[bytes]:
+    # ASCII with escapes: a lone surrogate (half an emoji) travels as "\ud83d", as JSON writers of
+    # UTF-16 systems send it, instead of failing the encoding.
+    yield b'{"data":[' if config.json_shape == "object" else b"["
+    for start in range(0, len(rows), _SLICE):
+        text = json.dumps(list(rows[start : start + _SLICE]), separators=(",", ":"))
+        yield ("," if start else "").encode("ascii") + text[1:-1].encode("ascii")
+    yield b"]}" if config.json_shape == "object" else b"]"
+
+
+def _csv_chunks(rows: Sequence[dict[str, str]]) -> Iterator[bytes]:
+    # surrogatepass: a lone surrogate is written as its (invalid) UTF-8 bytes, as systems that
+    # encode UTF-16 code units one by one do; the reader must survive it.
+    columns = _csv_columns(rows)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, restval="")
+    writer.writeheader()
+    for start in range(0, max(len(rows), 1), _SLICE):
+        writer.writerows(rows[start : start + _SLICE])
+        yield out.getvalue().encode("utf-8", "surrogatepass")
+        out.seek(0)
+        out.truncate()
+
+
+def _malformed_member(rows: Sequence[dict[str, str]], config: EmulatorConfig, member: str) -> bytes:
+    content = b"".join(_json_chunks(rows, config) if member == "json" else _csv_chunks(rows))
+    if member == "json":
+        return content[: max(1, len(content) * 2 // 3)]
+    # a ragged row, bytes that are not UTF-8, an unterminated quoted field
+    return content + b'1,2,3\r\n"40000001,\xff\xfe unterminated'
+
+
+def _csv_columns(rows: Sequence[dict[str, str]]) -> list[str]:
     columns: dict[str, None] = {} if rows else dict.fromkeys(COLUMNS)  # an empty report keeps its header
     for row in rows:
         for key in row:
             columns.setdefault(key, None)
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(columns), restval="")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    return list(columns)
 
 
 def _non_negative_int(value: Any, name: str) -> int:

@@ -162,6 +162,17 @@ class CollaborateMDEmulator:
         self.stop()
 
 
+def write_rows_file(state_dir: Path, rows: list[dict[str, str]]) -> int:
+    """Give the emulator on ``state_dir`` these rows to serve when it (next) starts; the row count.
+
+    The file is what the emulator itself persists (owner-only, written atomically), so this is how
+    a parent hands rows to an emulator in another process.
+    """
+    normalized = normalize_rows(rows)
+    write_private(state_dir / ROWS_FILE, json.dumps(normalized, separators=(",", ":")))
+    return len(normalized)
+
+
 def create_app(engine: ReportEngine, credentials: CmdCredentials, stopping: threading.Event) -> Flask:
     """The two report calls, the admin blueprint, and errors shaped like the real API's."""
     app = Flask("collaboratemd_emulator")

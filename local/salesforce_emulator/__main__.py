@@ -1,20 +1,18 @@
 """Run the Salesforce emulator on its own: ``python -m local.salesforce_emulator --state-dir D``.
 
 Prints one JSON line with the endpoints and the credentials file when ready, then serves until
-SIGINT/SIGTERM. Used by the benchmark (to measure the emulator's memory apart from the client's) and
-handy for poking at the emulator by hand. ``claimsync local up`` embeds it instead.
+SIGINT/SIGTERM (or, with ``--parent-pipe``, until standard input closes). ``claimsync local up``
+runs it this way (see ``local/emulator_process.py``), and so does the benchmark, which measures the
+emulator's memory apart from the client's; it is also handy for poking at the emulator by hand.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import signal
-import sys
-import threading
 from pathlib import Path
-from types import FrameType
+from typing import Any
 
+from local.emulator_process import add_parent_pipe_argument, serve
 from local.salesforce_emulator.server import DEFAULT_METADATA_DIR, SalesforceCredentials, SalesforceEmulator
 from local.tls import ensure_tls
 
@@ -29,6 +27,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--metadata-dir", type=Path, default=DEFAULT_METADATA_DIR)
     parser.add_argument("--daily-api-limit", type=int, default=100_000)
+    add_parent_pipe_argument(parser)
     args = parser.parse_args(argv)
 
     state_dir: Path = args.state_dir
@@ -48,27 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         metadata_dir=args.metadata_dir,
         daily_api_limit=args.daily_api_limit,
     )
-    stop = threading.Event()
 
-    def on_signal(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
+    def start() -> dict[str, Any]:
+        emu.start()
+        return {**emu.endpoints, "ca_cert": str(tls.ca_cert), "credentials": str(creds_path)}
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
-    emu.start()
-    ready = {
-        "instance_url": emu.instance_url,
-        "token_url": emu.token_url,
-        "admin_url": emu.admin_url,
-        "ca_cert": str(tls.ca_cert),
-        "credentials": str(creds_path),
-        "jwt_private_key": str(emu.jwt_private_key_path),
-    }
-    sys.stdout.write(json.dumps(ready) + "\n")
-    sys.stdout.flush()
-    stop.wait()
-    emu.stop()
-    return 0
+    return serve(start, emu.stop, parent_pipe=args.parent_pipe)
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from local.salesforce_emulator.bulk import BulkJobs
 
 BATCH_SIZE = 10_000
+MEMO_CELLS = 4096  # distinct cells remembered per column: dates, amounts, codes and lookups repeat
+_MISS = object()
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 
 
@@ -52,7 +54,8 @@ class Plan:
             obj.field(info["externalIdFieldName"]) if info.get("externalIdFieldName") else None
         )
         self.header: list[str] = []
-        self.columns: list[tuple[int, FieldDef, Any]] = []
+        # (index, field name, converter, memo of converted cells or None, what #N/A sets) per column
+        self.columns: list[tuple[int, str, Any, dict[str, Any] | None, Any]] = []
         self.key_index: int | None = None
         self.duplicates: set[str] = set()
 
@@ -121,7 +124,9 @@ class Plan:
             if self.ext and f.name == self.ext.name:
                 self.key_index = i
             prefix = self.jobs.records.ref_prefix(f)
-            self.columns.append((i, f, F.csv_converter(f, prefix)))
+            null = 0 if f.type == "boolean" else None
+            plain = f.type in ("string", "textarea") and not f.restricted  # its cells are mostly unique
+            self.columns.append((i, f.name, F.csv_converter(f, prefix), None if plain else {}, null))
         self._require_key()
 
     def _require_key(self) -> None:
@@ -187,15 +192,24 @@ class Plan:
         return processed, failed, aborted
 
     def _convert(self, row: list[str]) -> dict[str, Any]:
+        """Row values by field name (the hot loop of an ingest: a cell seen before is a dict hit).
+
+        A cell that does not convert raises ``FieldError`` and is never remembered.
+        """
         values: dict[str, Any] = {}
-        for i, f, conv in self.columns:
+        for i, name, conv, memo, null in self.columns:
             cell = row[i]
-            if cell == "":
+            if not cell:
                 continue
-            if cell == F.NULL_MARKER:
-                values[f.name] = 0 if f.type == "boolean" else None
+            if memo is None:
+                values[name] = null if cell == F.NULL_MARKER else conv(cell)
                 continue
-            values[f.name] = conv(cell)
+            value = memo.get(cell, _MISS)
+            if value is _MISS:
+                value = null if cell == F.NULL_MARKER else conv(cell)
+                if len(memo) < MEMO_CELLS:
+                    memo[cell] = value
+            values[name] = value
         return values
 
     def _batch(self, rows: list[list[str]], ok_w: Any, bad_w: Any) -> tuple[int, int]:

@@ -20,7 +20,23 @@ class MalformedId(ValueError):
     """Not a well-formed 15/18-character Salesforce id."""
 
 
+_PAIRS = [a + b for a in _BASE62 for b in _BASE62]  # two base-62 digits at a time: make_id is hot
+_CASE_BITS = str.maketrans({chr(c): "1" if chr(c).isupper() else "0" for c in range(128)})
+
+
 def checksum(id15: str) -> str:
+    bits = id15.translate(_CASE_BITS)  # "1" for each upper-case letter (ASCII), else "0"
+    try:  # bit i of each chunk is character i: read the chunk's bits backwards
+        return (
+            _SUFFIX_ALPHABET[int(bits[4::-1], 2)]
+            + _SUFFIX_ALPHABET[int(bits[9:4:-1], 2)]
+            + _SUFFIX_ALPHABET[int(bits[14:9:-1], 2)]
+        )
+    except ValueError:  # a character beyond ASCII (left as it was by translate): counts as 0
+        return _checksum_slow(id15)
+
+
+def _checksum_slow(id15: str) -> str:
     suffix = []
     for chunk in range(3):
         bits = 0
@@ -54,14 +70,14 @@ def normalize(value: str) -> str:
 
 def make_id(key_prefix: str, sequence: int) -> str:
     """The 18-character id of the ``sequence``-th record of an object (deterministic, never reused)."""
-    digits = []
+    pairs = []
     n = sequence
-    for _ in range(10):
-        n, r = divmod(n, 62)
-        digits.append(_BASE62[r])
+    for _ in range(5):
+        n, r = divmod(n, 3844)
+        pairs.append(_PAIRS[r])
     if n:
         raise OverflowError("id sequence exhausted")
-    return to18(key_prefix + POD + "".join(reversed(digits)))
+    return to18(key_prefix + POD + "".join(reversed(pairs)))
 
 
 def looks_like_id(value: str) -> bool:

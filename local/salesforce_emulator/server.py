@@ -137,6 +137,16 @@ class SalesforceEmulator:
         return self.instance_url + "/__admin"
 
     @property
+    def endpoints(self) -> dict[str, str]:
+        """Where it answers: what ``python -m local.salesforce_emulator`` prints when ready."""
+        return {
+            "instance_url": self.instance_url,
+            "token_url": self.token_url,
+            "admin_url": self.admin_url,
+            "jwt_private_key": str(self.jwt_private_key_path),
+        }
+
+    @property
     def port(self) -> int:
         return self._server.port
 

@@ -125,7 +125,7 @@ def endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
     emulator = SalesforceEmulator(state / "salesforce", tls, creds).start()
     yield {
         "state_dir": str(state),
-        "salesforce": salesforce_endpoints(emulator, creds, tls),
+        "salesforce": salesforce_endpoints(emulator.endpoints, creds, tls),
     }
     emulator.stop()
 

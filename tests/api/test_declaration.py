@@ -104,7 +104,7 @@ def visits(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VisitApi]:
     emulator = SalesforceEmulator(
         root / "salesforce", tls, creds, metadata_dir=write_sfdx_project(root / "sfdx")
     ).start()
-    endpoints = {"state_dir": str(root), "salesforce": salesforce_endpoints(emulator, creds, tls)}
+    endpoints = {"state_dir": str(root), "salesforce": salesforce_endpoints(emulator.endpoints, creds, tls)}
     schema = emulator.schema.object("Visit__c")
     assert schema is not None
     visit = declare_visit(schema.key_prefix)

@@ -100,3 +100,20 @@ def test_a_csv_member_is_read_as_a_stream():
         {"ClaimID": "1", "PrimaryAuth": long_value},
         {"ClaimID": "2", "PrimaryAuth": "b"},
     ]
+
+
+def test_a_json_row_is_staged_as_written_only_when_that_decodes_to_its_values():
+    from claimsync.steps.staged import StagedPage
+
+    member = (
+        b'[{"ClaimID": "1", "Name": "caf\\u00e9 \\ud83d\\ude00"},\n'  # escapes: copied, decode the same
+        b'{"ClaimID": "2", "Paid": 5},'  # a number: becomes "5", so encoded again
+        b'{"ClaimID": "3", "Name": "\\ud83d"},'  # a lone surrogate: repaired, so encoded again
+        b'{"ClaimID": "4",\n "Name": "x"}]'  # a line break inside the row: never copied
+    )
+    rows = list(iter_report_rows(make_zip({"r.json": member})))
+    assert [row.json_text is not None for row in rows] == [True, False, False, False]
+    page = StagedPage.from_lines(b"".join(StagedPage.line(n, row) for n, row in enumerate(rows, 1)))
+    assert [values for _, values in page.rows] == [row.values for row in rows]
+    assert page.rows[0][1] == {"ClaimID": "1", "Name": "caf\u00e9 \U0001f600"}
+    assert page.invalid_text == {3: ["Name"]}

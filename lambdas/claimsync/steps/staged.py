@@ -40,6 +40,8 @@ class StagedPage:
 
     @staticmethod
     def line(row_number: int, row: SourceRow) -> bytes:
+        if row.json_text is not None:  # the row as the report wrote it: decodes to ``row.values``
+            return f"[{row_number},{row.json_text}]\n".encode()
         item: list[Any] = [row_number, row.values]
         if row.invalid_text:
             item.append(list(row.invalid_text))
