@@ -315,3 +315,43 @@ def test_hold_jobs_fault_keeps_closed_jobs_queued_until_released_and_abort_wins(
     assert api("GET", f"jobs/ingest/{aborted}").json()["state"] == "Aborted"
     claims = api("GET", "query", params={"q": "SELECT Claim_Number__c FROM Claim__c"}).json()["records"]
     assert [r["Claim_Number__c"] for r in claims] == ["H1"]
+
+
+def _large_job_csv(count: int) -> str:
+    """``count`` claims with bad rows spread through every batch: repeated ids, impossible dates,
+    amounts that are not numbers, names too long and a restricted picklist's wrong value."""
+    lines = [HEADER]
+    for n in range(count):
+        claim = f"L-{n // 2 if n % 997 == 0 else n}"  # every 997th row repeats its neighbour's id
+        date = "2024-02-30" if n % 1009 == 0 else f"2024-{n % 12 + 1:02d}-{n % 28 + 1:02d}"
+        amount = "abc" if n % 1013 == 0 else f"{n % 5000}.{n % 100:02d}"
+        name = "x" * 256 if n % 1019 == 0 else f"Patient {n}"
+        status = "Maybe" if n % 1021 == 0 else ("Mapped" if n % 2 else "Unmapped")
+        lines.append(f"{claim},{claim},{name},{date},{amount},{'true' if n % 3 else 'false'},{status}\n")
+    return "".join(lines)
+
+
+def test_a_large_job_aborted_while_it_runs_leaves_every_row_written_or_unprocessed(
+    api: Api, tmp_path: Path
+) -> None:
+    from local.salesforce_emulator.bulk_rows import BATCH_SIZE
+
+    rows_count = BATCH_SIZE * 5
+    job_id = create_job(api)["id"]
+    assert upload(api, job_id, _large_job_csv(rows_count)).status_code == 201
+    assert api("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"}).status_code == 200
+    wait_for(lambda: int(api("GET", f"jobs/ingest/{job_id}").json()["numberRecordsProcessed"]) > 0)
+    assert api("PATCH", f"jobs/ingest/{job_id}", json={"state": "Aborted"}).status_code == 200
+    finished(api, job_id)  # the state says Aborted at once; the results follow at a batch's end
+    wait_for(lambda: api("GET", f"jobs/ingest/{job_id}/unprocessedrecords/").text.count("\n") > 1)
+    info = api("GET", f"jobs/ingest/{job_id}").json()
+    done = [
+        r["Claim_Number__c"]
+        for kind in ("successfulResults", "failedResults")
+        for r in rows(api("GET", f"jobs/ingest/{job_id}/{kind}/").text)
+    ]
+    left = [r["Claim_Number__c"] for r in rows(api("GET", f"jobs/ingest/{job_id}/unprocessedrecords/").text)]
+    assert info["state"] == "Aborted" and int(info["numberRecordsProcessed"]) == len(done)
+    assert 0 < len(done) < rows_count and len(done) + len(left) == rows_count
+    expected = [line.split(",", 1)[0] for line in _large_job_csv(rows_count).splitlines()[1:]]
+    assert sorted(done + left) == sorted(expected)
