@@ -813,10 +813,13 @@ def _classify(exc: BaseException, local: bool, state_dir: str | None) -> CliErro
     from claimsync.mapping import MappingError
     from claimsync.operator.deployment import OperatorError
     from local.collaboratemd_emulator.reportfile import ReportFileError
+    from local.emulator_process import EmulatorFailed
     from local.world import WorldBusy, WorldNotRunning, state_dir_from
 
     if isinstance(exc, CliError):
         return exc
+    if isinstance(exc, EmulatorFailed):  # the emulator printed its own error just before
+        return CliError(ExitCode.INTERNAL, str(exc))
     if isinstance(exc, WorldNotRunning):
         return CliError(ExitCode.NOT_FOUND, str(exc))
     if isinstance(exc, WorldBusy):

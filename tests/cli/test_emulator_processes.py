@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from local.emulator_process import EmulatorFailed, EmulatorProcess
-from tests.cli.conftest import WorldProcess
+from tests.cli.conftest import WorldProcess, run
 
 pytestmark = pytest.mark.cli
 
@@ -92,3 +92,18 @@ def test_an_emulator_started_on_its_own_serves_until_its_stdin_closes(tmp_path: 
     finally:
         emu.stop()
     assert _wait_gone([pid]) == []
+
+
+def test_local_up_whose_emulator_cannot_start_says_so_on_its_last_line_and_leaves_nothing(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "salesforce").write_text("a file where the emulator keeps its database")
+    result = run("local", "up", "--claims", "5", state_dir=tmp_path, timeout=180)
+    assert result.returncode == 70 and result.stdout == ""
+    last = result.stderr.strip().splitlines()[-1]
+    assert (
+        last == "error: local.salesforce_emulator did not start (exit status 1; its error is printed above)"
+    )
+    assert "FileExistsError" in result.stderr  # the emulator's own error, printed by it
+    assert _wait_gone(list(_emulator_pids(tmp_path).values())) == []
+    assert not (tmp_path / "endpoints.json").exists()
