@@ -18,6 +18,7 @@ Both sides of the protocol are here:
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -136,12 +137,29 @@ def _read_line(stream: IO[bytes], timeout_s: float) -> str:
     return buffered.split(b"\n", 1)[0].decode()
 
 
-def add_parent_pipe_argument(parser: Any) -> None:
+def emulator_parser(module: str, description: str | None) -> argparse.ArgumentParser:
+    """The options every emulator takes; each adds ``--tls-dir`` and its own."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=description)
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument(
+        "--credentials", type=Path, help="default: <state-dir>/credentials.json (created if missing)"
+    )
+    parser.add_argument("--port", type=int, default=0)
     parser.add_argument(
         "--parent-pipe",
         action="store_true",
         help="stop when standard input closes (how the local world runs its emulators)",
     )
+    return parser
+
+
+def load_or_create(path: Path, cls: Any) -> Any:
+    """The credentials of ``cls`` saved at ``path``; generated and saved (owner-only) if none are."""
+    if path.exists():
+        return cls.load(path)
+    creds = cls.generate()
+    creds.save(path)  # owner-only (0600) from the start
+    return creds
 
 
 def serve(start: Callable[[], dict[str, Any]], stop: Callable[[], None], *, parent_pipe: bool) -> int:

@@ -28,7 +28,7 @@ from claimsync.salesforce.gateway import SalesforceGateway
 from local.collaboratemd_emulator.generator import MAPPED_PAYERS, GeneratorSettings, generate_rows
 from local.collaboratemd_emulator.reportfile import load_report_file
 from local.collaboratemd_emulator.server import CmdCredentials, write_rows_file
-from local.emulator_process import EmulatorProcess
+from local.emulator_process import EmulatorProcess, load_or_create
 from local.private import write_private
 from local.salesforce_emulator.server import SalesforceCredentials as EmuSfCredentials
 from local.tls import TlsMaterial, ensure_tls
@@ -173,8 +173,8 @@ class LocalWorld:
         tls = ensure_tls(self.state_dir / "tls")
         sf_creds_path = self.state_dir / "salesforce-credentials.json"
         cmd_creds_path = self.state_dir / "collaboratemd-credentials.json"
-        sf_creds = _load_or_create(sf_creds_path, EmuSfCredentials)
-        cmd_creds = _load_or_create(cmd_creds_path, CmdCredentials)
+        sf_creds = load_or_create(sf_creds_path, EmuSfCredentials)
+        cmd_creds = load_or_create(cmd_creds_path, CmdCredentials)
 
         if rows is not None:  # the emulator's process reads them from its state directory
             write_rows_file(self.state_dir / "collaboratemd", rows)
@@ -266,14 +266,6 @@ class LocalWorld:
             self.aws = self.cmd = self.sf = None
             self._lock.release()
             self._lock = None
-
-
-def _load_or_create(path: Path, cls: Any) -> Any:
-    if path.exists():
-        return cls.load(path)
-    creds = cls.generate()
-    creds.save(path)  # owner-only (0600) from the start
-    return creds
 
 
 def salesforce_endpoints(

@@ -8,35 +8,23 @@ is given. Prints one JSON line with its URLs when ready, then serves until SIGIN
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
 from local.collaboratemd_emulator.server import CmdCredentials, CollaborateMDEmulator
-from local.emulator_process import add_parent_pipe_argument, serve
+from local.emulator_process import emulator_parser, load_or_create, serve
 from local.tls import ensure_tls
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.collaboratemd_emulator", description=__doc__)
-    parser.add_argument("--state-dir", type=Path, required=True)
+    parser = emulator_parser("local.collaboratemd_emulator", __doc__)
     parser.add_argument("--tls-dir", type=Path, help="HTTPS with this CA and certificate; default: HTTP")
-    parser.add_argument(
-        "--credentials", type=Path, help="default: <state-dir>/credentials.json (created if missing)"
-    )
-    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--running-polls", type=int, default=2)
-    add_parent_pipe_argument(parser)
     args = parser.parse_args(argv)
 
     state_dir: Path = args.state_dir
     creds_path: Path = args.credentials or state_dir / "credentials.json"
-    if creds_path.exists():
-        creds = CmdCredentials.load(creds_path)
-    else:
-        state_dir.mkdir(parents=True, exist_ok=True)
-        creds = CmdCredentials.generate()
-        creds.save(creds_path)
+    creds = load_or_create(creds_path, CmdCredentials)
     emu = CollaborateMDEmulator(
         state_dir,
         creds,

@@ -8,36 +8,25 @@ emulator's memory apart from the client's; it is also handy for poking at the em
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 from typing import Any
 
-from local.emulator_process import add_parent_pipe_argument, serve
+from local.emulator_process import emulator_parser, load_or_create, serve
 from local.salesforce_emulator.server import DEFAULT_METADATA_DIR, SalesforceCredentials, SalesforceEmulator
 from local.tls import ensure_tls
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m local.salesforce_emulator", description=__doc__)
-    parser.add_argument("--state-dir", type=Path, required=True)
+    parser = emulator_parser("local.salesforce_emulator", __doc__)
     parser.add_argument("--tls-dir", type=Path, help="default: <state-dir>/tls")
-    parser.add_argument(
-        "--credentials", type=Path, help="default: <state-dir>/credentials.json (created if missing)"
-    )
-    parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--metadata-dir", type=Path, default=DEFAULT_METADATA_DIR)
     parser.add_argument("--daily-api-limit", type=int, default=100_000)
-    add_parent_pipe_argument(parser)
     args = parser.parse_args(argv)
 
     state_dir: Path = args.state_dir
     tls = ensure_tls(args.tls_dir or state_dir / "tls")
     creds_path: Path = args.credentials or state_dir / "credentials.json"
-    if creds_path.exists():
-        creds = SalesforceCredentials.load(creds_path)
-    else:
-        creds = SalesforceCredentials.generate()
-        creds.save(creds_path)
+    creds = load_or_create(creds_path, SalesforceCredentials)
 
     emu = SalesforceEmulator(
         state_dir / "salesforce",
