@@ -62,16 +62,13 @@ def claim_index_key(run_id: str, page: int) -> str:
     return report_key(run_id, f"claims/{page:05d}.json")
 
 
-def page_hashes_key(run_id: str, page: int) -> str:
-    """Content hash of every valid claim of a page: read only by FinishRun to write the snapshot."""
-    return run_key(run_id, "hashes", f"{page:05d}.json")
-
-
 def upload_state_key(run_id: str) -> str:
     return run_key(run_id, "upload", "state.json")
 
 
 def snapshot_prefix(run_id: str) -> str:
+    """The run's snapshot: TransformPage writes a shard per page (every valid claim's content hash),
+    FinishRun takes out the claims Salesforce failed, SaveCheckpoint adopts it."""
     return f"{SNAPSHOTS_PREFIX}{run_id}/"
 
 

@@ -18,17 +18,19 @@ if TYPE_CHECKING:  # claimsync.steps imports this module: no import cycle at run
 
 class SObjectEncoder:
     def __init__(self, mapping: ClaimMapping, run_id: str) -> None:
-        self._kinds: dict[str, Kind | None] = {}
+        self._kinds: list[tuple[str, Kind | None]] = []
         for column in mapping.columns:
             try:
-                self._kinds[column] = mapping.rule_for(column).kind
+                self._kinds.append((column, mapping.rule_for(column).kind))
             except KeyError:  # the payor lookup and status fields: text
-                self._kinds[column] = None
+                self._kinds.append((column, None))
         self._run_field = mapping.run_field.field
         self._run_id = run_id
 
     def encode(self, claim: StagedClaim) -> dict[str, Any]:
-        record = {name: _value(self._kinds[name], value) for name, value in claim.fields.items()}
+        record = {
+            name: _value(kind, value) for (name, kind), value in zip(self._kinds, claim.values, strict=True)
+        }
         record[self._run_field] = self._run_id
         return record
 

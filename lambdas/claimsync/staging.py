@@ -14,7 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import IO, Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import IO, Any, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 MISSING_KEY_PAGE = 0  # rows without a ClaimID are rejected; they are staged in page 0
 
@@ -54,6 +60,12 @@ class Staging:
         """``body`` (a file at its start) streamed to the object, never whole in memory."""
         self._s3.put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
 
+    def copy(self, source: str, target: str) -> None:
+        """A server-side copy within the bucket: the object never passes through the function."""
+        self._s3.copy_object(
+            Bucket=self.bucket, Key=target, CopySource={"Bucket": self.bucket, "Key": source}
+        )
+
     def get_bytes(self, key: str) -> bytes:
         body: bytes = self._s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
         return body
@@ -83,3 +95,32 @@ class Staging:
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
+
+
+IN_FLIGHT = 8  # S3 requests of one step in flight at once
+
+
+def each_overlapped(work: Callable[[T], R], items: Iterable[T], in_flight: int = IN_FLIGHT) -> Iterator[R]:
+    """``work(item)`` for each item, in order, with up to ``in_flight`` running at once on threads.
+
+    A step's S3 round trips are mostly waiting (tens of ms each in AWS): a step that reads or writes
+    one object per page overlaps them. At most ``in_flight`` results are held, so memory stays that
+    of a few pages whatever the page count. The S3 client is thread-safe; ``work`` must be too.
+    """
+    with ThreadPoolExecutor(max_workers=in_flight, thread_name_prefix="s3") as pool:
+        pending: deque[Future[R]] = deque()
+        try:
+            for item in items:
+                pending.append(pool.submit(work, item))
+                if len(pending) >= in_flight:
+                    yield pending.popleft().result()
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
+
+
+def overlapped(*calls: Callable[[], Any]) -> list[Any]:
+    """The results of ``calls`` (each a few S3 requests), run at once on threads."""
+    return list(each_overlapped(lambda call: call(), calls))

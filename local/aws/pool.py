@@ -48,7 +48,7 @@ from typing import Any
 
 from local.aws.lambda_worker import error_body
 
-WATCH_INTERVAL_S = 0.005  # how often a busy worker's peak memory is read
+WATCH_INTERVAL_S = 0.02  # how often a busy worker's peak memory is read (VmHWM keeps the peak between reads)
 INIT_TIMEOUT_S = 10.0  # Lambda's limit for the init phase; added to the function timeout (see below)
 FLUSH_TIMEOUT_S = 2.0  # how long the REPORT line waits for the invocation's last log lines
 STOP_TIMEOUT_S = 5.0

@@ -43,6 +43,11 @@ class FakeS3:
             raise NoSuchKey(Key)
         return {"Body": io.BytesIO(self.objects[Key])}
 
+    def copy_object(self, *, Bucket: str, Key: str, CopySource: dict[str, str]) -> None:
+        if CopySource["Key"] not in self.objects:
+            raise NoSuchKey(CopySource["Key"])
+        self.objects[Key] = self.objects[CopySource["Key"]]
+
 
 @dataclass
 class FakeJob:

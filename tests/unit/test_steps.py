@@ -400,7 +400,7 @@ def test_a_page_cannot_stage_an_external_id_twice():
     from claimsync.steps.staged import StagedClaim, encode_claims
 
     with pytest.raises(DuplicateExternalIdError) as caught:
-        encode_claims([StagedClaim("clm-1", None, {}), StagedClaim("CLM-1", "a0B1", {})])
+        encode_claims([StagedClaim("clm-1", None, ()), StagedClaim("CLM-1", "a0B1", ())])
     assert "clm-1" not in str(caught.value).lower()
 
 
@@ -410,9 +410,43 @@ def test_a_claim_read_from_a_page_its_id_does_not_hash_to_is_refused():
     from claimsync.steps.staged import StagedClaim, encode_claims, page_claims
     from claimsync.transform import external_id_key
 
-    claim = StagedClaim("C00007", None, {"Name": "C00007"})
+    claim = StagedClaim("C00007", None, ("C00007", None))
     home = claim_bucket(external_id_key(claim.claim_number), 8)
     lines = encode_claims([claim]).splitlines(keepends=True)
-    assert list(page_claims(lines, home, 8)) == [claim]
+    assert list(page_claims(lines, home, 8, 2)) == [claim]
     with pytest.raises(DuplicateExternalIdError):
-        list(page_claims(lines, (home + 1) % 8, 8))
+        list(page_claims(lines, (home + 1) % 8, 8, 2))
+
+
+def test_a_staged_claim_of_another_width_than_the_mapping_is_refused():
+    from claimsync.staging import claim_bucket
+    from claimsync.steps.staged import StagedClaim, StagedFileError, encode_claims, page_claims
+    from claimsync.transform import external_id_key
+
+    claim = StagedClaim("C00007", "a0B1", ("C00007", "a0B1", None))
+    home = claim_bucket(external_id_key(claim.claim_number), 8)
+    lines = encode_claims([claim]).splitlines(keepends=True)
+    assert list(page_claims(lines, home, 8, 3)) == [claim]
+    with pytest.raises(StagedFileError, match="3 values, the mapping 4 columns"):
+        list(page_claims(lines, home, 8, 4))
+
+
+def test_staged_claims_merge_in_bulk_order_across_pages():
+    from claimsync import layout
+    from claimsync.staging import claim_bucket
+    from claimsync.steps.staged import StagedClaim, encode_claims, staged_claims
+    from claimsync.transform import external_id_key
+
+    deps = FakeDeps()
+    width = len(deps.mapping.columns)
+    payors = [None, "a0B2", "a0B1", None, "a0B1"]
+    claims = [StagedClaim(f"C{i:03d}", payors[i % 5], (f"C{i:03d}",) + (None,) * (width - 1)) for i in range(40)]
+    by_page: dict[int, list[StagedClaim]] = {}
+    for claim in claims:
+        by_page.setdefault(claim_bucket(external_id_key(claim.claim_number), 4), []).append(claim)
+    for page, held in by_page.items():
+        body = encode_claims(sorted(held, key=StagedClaim.bulk_order))
+        deps.staging.put_bytes(layout.changes_key("r", page), body)
+    merged = list(staged_claims(deps, "r", sorted(by_page), 4))
+    assert merged == sorted(claims, key=StagedClaim.bulk_order)
+    assert [c.payor_record_id for c in merged[:16]] == [None] * 16

@@ -7,6 +7,7 @@ a run in AWS and in the local world, and ``history_stats`` counts what Step Func
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -22,6 +23,8 @@ from claimsync.operator.runs import timestamp
 from claimsync.progress.error_texts import cause_message
 
 RUNNING_STATUSES = frozenset({"RUNNING", "PENDING_REDRIVE"})
+ENDED_EVENTS = frozenset({"ExecutionSucceeded", "ExecutionFailed", "ExecutionAborted", "ExecutionTimedOut"})
+DESCRIBE_EVERY = 10  # polls of the history per DescribeExecution while following
 HISTORY_FIRST_PAGE = 20  # the newest events, asked first: a poll of a followed run sees only a few new
 HISTORY_PAGE = 100  # then pages of this many, while they are all new (a Map's burst)
 HISTORY_EVENTS_MAX = 25_000  # Step Functions' limit per execution (bounds the paging)
@@ -128,12 +131,21 @@ def follow_execution(
     """
     give_up = clock() + deadline_s
     last_id = 0
-    while True:
-        status = stepfunctions.describe_execution(executionArn=arn)["status"]
+    for polls in itertools.count():
+        # The history's last event says when the execution ended; DescribeExecution (read before the
+        # history, so nothing is missed) is asked only now and then, for a server whose history would
+        # not: half the calls of asking both on every poll.
+        status = (
+            stepfunctions.describe_execution(executionArn=arn)["status"]
+            if polls % DESCRIBE_EVERY == 0
+            else None
+        )
+        ended = False
         for event in history_since(stepfunctions, arn, last_id):
             last_id = int(event["id"])
+            ended = ended or event["type"] in ENDED_EVENTS
             yield event
-        if status not in RUNNING_STATUSES:
+        if ended or (status is not None and status not in RUNNING_STATUSES):
             return
         if clock() >= give_up:
             raise FollowDeadline(arn.rsplit(":", 1)[-1], deadline_s)

@@ -2,9 +2,11 @@
 
 Accounting, kept for every run: ``rows_in = sent + unchanged + rejected`` and, unless a dry run,
 ``sent = succeeded + failed``; a mismatch fails the run (``AccountingError``) rather than lose a claim.
-The snapshot (claim → content hash of what landed) is written shard by shard, one shard per page:
-unchanged claims and sent claims that did not fail. Failed and rejected claims are left out, so the
-next run sends them again.
+The snapshot (claim → content hash of what landed: unchanged claims and sent claims that did not
+fail) has one shard per page. TransformPage writes each shard as if every claim sent lands; FinishRun
+takes the failed claims out of the shards that hold one, a few pages at a time (their S3 round trips
+overlap). Failed and rejected claims are thus left out, so the next run sends them again; the
+checkpoint points at the snapshot only once FinishRun has ended (SaveCheckpoint).
 """
 
 from __future__ import annotations
@@ -17,11 +19,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from claimsync import layout
+from claimsync.staging import Staging, claim_bucket, each_overlapped
 from claimsync.steps.contract import to_payload
 from claimsync.steps.deps import Deps
 from claimsync.steps.run import Run
 from claimsync.steps.staged import PageOutcome, UnmappedPayer, page_outcome
 from claimsync.steps.upload import AccountingError, Failure, UploadState, load_state
+from claimsync.transform import external_id_key
 
 SUCCEEDED, PARTIAL, DRY_RUN = "SUCCEEDED", "PARTIAL", "DRY_RUN"
 
@@ -73,8 +77,12 @@ def finish_run(deps: Deps, task: FinishTask) -> RunSummary:
     failures = {} if run.dry_run else upload.failures
     counts = _check_accounting(outcomes, upload, task.rows_in, run.dry_run)
 
-    snapshot = "" if run.dry_run else _write_snapshot(deps, run.run_id, outcomes, failures)
-    _write_claim_index(deps, run, outcomes, failures)
+    snapshot = "" if run.dry_run else layout.snapshot_prefix(run.run_id)
+    staging, by_page = deps.staging, _failures_by_page(failures, task.page_count)  # staging: not per thread
+    for _ in each_overlapped(
+        lambda page: _finish_page(staging, run, page, by_page.get(page, {}), snapshot), range(task.page_count)
+    ):
+        pass
     reports = _write_reports(deps, run.run_id, task.page_count, failures)
     unmapped = _unmapped(outcomes)
     summary = RunSummary(
@@ -121,32 +129,32 @@ def _check_accounting(
     return counts
 
 
-def _write_snapshot(
-    deps: Deps, run_id: str, outcomes: Iterable[PageOutcome], failures: dict[str, Failure]
-) -> str:
-    """One shard per page, read and written one at a time: what landed (unchanged + sent - failed)."""
-    prefix = layout.snapshot_prefix(run_id)
-    for outcome in outcomes:
-        hashes = deps.staging.get_json(layout.page_hashes_key(run_id, outcome.page))
-        shard = {claim: h for claim, h in hashes.items() if claim not in failures}
-        deps.staging.put_json(layout.snapshot_shard_key(prefix, outcome.page), shard)
-    return prefix
+def _finish_page(staging: Staging, run: Run, page: int, failures: dict[str, Failure], snapshot: str) -> None:
+    """One page's claim index into the run's reports, and (``failures``: the page's only) the claims
+    Salesforce failed taken out of its snapshot shard and marked in the index. TransformPage wrote
+    both as if every claim sent lands, so a page without failures is one server-side copy."""
+    staged, kept = layout.page_claims_key(run.run_id, page), layout.claim_index_key(run.run_id, page)
+    if not failures:
+        staging.copy(staged, kept)
+        return
+    if snapshot:
+        shard_key = layout.snapshot_shard_key(snapshot, page)
+        hashes = staging.get_json(shard_key)
+        staging.put_json(shard_key, {claim: h for claim, h in hashes.items() if claim not in failures})
+    index = staging.get_json(staged)
+    for entries in index.values():
+        for entry in entries:
+            failure = failures.get(entry["claim"]) if entry["outcome"] in ("new", "changed") else None
+            if failure is not None:
+                entry["result"], entry["error"] = "failed", failure.code
+    staging.put_json(kept, index)
 
 
-def _write_claim_index(
-    deps: Deps, run: Run, outcomes: Iterable[PageOutcome], failures: dict[str, Failure]
-) -> None:
-    """Each page's claim index with what Salesforce answered for the claims sent, shard by shard."""
-    for outcome in outcomes:
-        index = deps.staging.get_json(layout.page_claims_key(run.run_id, outcome.page))
-        for entries in index.values():
-            for entry in entries:
-                if entry["outcome"] in ("new", "changed"):
-                    failure = failures.get(entry["claim"])
-                    entry["result"] = "dry_run" if run.dry_run else ("failed" if failure else "succeeded")
-                    if failure is not None:
-                        entry["error"] = failure.code
-        deps.staging.put_json(layout.claim_index_key(run.run_id, outcome.page), index)
+def _failures_by_page(failures: dict[str, Failure], page_count: int) -> dict[int, dict[str, Failure]]:
+    by_page: dict[int, dict[str, Failure]] = {}
+    for claim, failure in failures.items():
+        by_page.setdefault(claim_bucket(external_id_key(claim), page_count), {})[claim] = failure
+    return by_page
 
 
 def _write_reports(deps: Deps, run_id: str, page_count: int, failures: dict[str, Failure]) -> dict[str, str]:
@@ -158,8 +166,8 @@ def _write_reports(deps: Deps, run_id: str, page_count: int, failures: dict[str,
         text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
         writer = csv.writer(text, lineterminator="\n")
         writer.writerow(["row_number", "claim_id", "reasons"])
-        for page in range(page_count):
-            outcome = page_outcome(deps, run_id, page)
+        staging = deps.staging
+        for outcome in each_overlapped(lambda page: page_outcome(staging, run_id, page), range(page_count)):
             writer.writerows([r.row_number, r.claim_id or "", r.codes()] for r in outcome.rejects)
         spool.seek(0)
         deps.staging.put_file(keys["rejects"], spool, "text/csv")
@@ -186,9 +194,8 @@ def _outcomes_and_reasons(
     """The pages' outcomes without their rejects, and the rejected rows per reason code (a row counts
     once per code, however many columns). Rejects grow with the report: they are read one page at a
     time, here and for the rejects report, never all held."""
-    outcomes, counts = [], Counter[str]()
-    for page in range(page_count):
-        outcome = page_outcome(deps, run_id, page)
+    outcomes, counts, staging = [], Counter[str](), deps.staging
+    for outcome in each_overlapped(lambda page: page_outcome(staging, run_id, page), range(page_count)):
         counts.update(code for rej in outcome.rejects for code in {r.code for r in rej.reasons})
         outcomes.append(replace(outcome, rejects=()))
     return outcomes, dict(sorted(counts.items()))

@@ -13,7 +13,7 @@ from typing import Any
 
 from claimsync import layout
 from claimsync.payors import PayorIndex
-from claimsync.staging import Staging, previous_shards
+from claimsync.staging import Staging, overlapped, previous_shards
 from claimsync.steps.contract import to_payload
 from claimsync.steps.deps import Deps
 from claimsync.steps.run import Run
@@ -76,11 +76,13 @@ def previous_hashes(
 
 
 def claim_index(
-    result: PageResult, send: list[StagedClaim], previous: dict[str, str]
+    result: PageResult, send: list[StagedClaim], previous: dict[str, str], dry_run: bool = False
 ) -> dict[str, list[dict[str, Any]]]:
     """What this run did with each claim of the page, by claim key (``external_id_key``): the rows
     that carried it (a reject with its reasons, or the row that counted: unchanged / new / changed).
-    FinishRun adds Salesforce's answer and keeps it with the run's reports (``claimsync claim``)."""
+    A claim sent carries the answer expected (``succeeded``; ``dry_run`` in a dry run): FinishRun
+    corrects the pages that hold a failure and keeps the index with the run's reports
+    (``claimsync claim``)."""
     sent = {claim.claim_number for claim in send}
     index: dict[str, list[dict[str, Any]]] = {}
     for rejected in result.rejected:
@@ -99,31 +101,34 @@ def claim_index(
             if record.claim_number not in sent
             else ("changed" if record.claim_number in previous else "new")
         )
-        index.setdefault(external_id_key(record.claim_number), []).append(
-            {
-                "claim": record.claim_number,
-                "outcome": outcome,
-                "payor": "Mapped" if record.payor_mapped else "Unmapped",
-            }
-        )
+        entry = {
+            "claim": record.claim_number,
+            "outcome": outcome,
+            "payor": "Mapped" if record.payor_mapped else "Unmapped",
+        }
+        if outcome != "unchanged":
+            entry["result"] = "dry_run" if dry_run else "succeeded"
+        index.setdefault(external_id_key(record.claim_number), []).append(entry)
     return index
 
 
 def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
     staging, mapping, run_id = deps.staging, deps.mapping, task.run.run_id
-    page = StagedPage.from_lines(staging.get_bytes(layout.page_key(run_id, task.page)))
+    checkpoint = None if task.run.full_sync else Checkpoint.from_item(task.checkpoint)
+    body, payor_records, previous = overlapped(
+        lambda: staging.get_bytes(layout.page_key(run_id, task.page)),
+        lambda: staging.get_json(layout.payors_key(run_id)),
+        lambda: previous_hashes(staging, checkpoint, task.page, task.page_count),
+    )
+    page = StagedPage.from_lines(body)
     superseded = find_superseded(claim_keys(page.rows, mapping), mapping.key_rule.length or 50)
-    payors = PayorIndex.from_records(staging.get_json(layout.payors_key(run_id)))
+    payors = PayorIndex.from_records(payor_records)
     result = transform_page(page.rows, superseded, mapping, payors, page.invalid_text)
 
-    checkpoint = Checkpoint.from_item(task.checkpoint)
-    previous = {} if task.run.full_sync else previous_hashes(staging, checkpoint, task.page, task.page_count)
     send = sorted(
         (StagedClaim.of(r) for r in result.records if previous.get(r.claim_number) != r.content_hash),
         key=StagedClaim.bulk_order,
     )
-    if send:
-        staging.put_bytes(layout.changes_key(run_id, task.page), encode_claims(send), "application/x-ndjson")
     new = sum(1 for claim in send if claim.claim_number not in previous)
     outcome = PageOutcome(
         page=task.page,
@@ -135,11 +140,23 @@ def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
         rejects=tuple(Reject.of(r) for r in result.rejected),
         unmapped=tuple(UnmappedPayer(pid, name, n) for (pid, name), n in sorted(result.unmapped.items())),
     )
-    staging.put_json(layout.page_outcome_key(run_id, task.page), to_payload(outcome))
-    staging.put_json(
-        layout.page_hashes_key(run_id, task.page), {r.claim_number: r.content_hash for r in result.records}
-    )
-    staging.put_json(layout.page_claims_key(run_id, task.page), claim_index(result, send, previous))
+    index = claim_index(result, send, previous, task.run.dry_run)
+    writes = [
+        lambda: staging.put_json(layout.page_outcome_key(run_id, task.page), to_payload(outcome)),
+        lambda: staging.put_json(layout.page_claims_key(run_id, task.page), index),
+    ]
+    if not task.run.dry_run:
+        # This page's shard of the run's own snapshot, as if every claim sent lands: FinishRun takes
+        # out those that failed. Nothing reads it before SaveCheckpoint points the checkpoint at it.
+        hashes = {r.claim_number: r.content_hash for r in result.records}
+        shard_key = layout.snapshot_shard_key(layout.snapshot_prefix(run_id), task.page)
+        writes.append(lambda: staging.put_json(shard_key, hashes))
+    if send:
+        changes = encode_claims(send)
+        writes.append(
+            lambda: staging.put_bytes(layout.changes_key(run_id, task.page), changes, "application/x-ndjson")
+        )
+    overlapped(*writes)
     reasons = Counter(code for rej in result.rejected for code in {r.code for r in rej.reasons})
     return PageCounts(
         task.page, outcome.rows, outcome.sent, outcome.unchanged, outcome.rejected, dict(reasons)
