@@ -440,7 +440,9 @@ def test_staged_claims_merge_in_bulk_order_across_pages():
     deps = FakeDeps()
     width = len(deps.mapping.columns)
     payors = [None, "a0B2", "a0B1", None, "a0B1"]
-    claims = [StagedClaim(f"C{i:03d}", payors[i % 5], (f"C{i:03d}",) + (None,) * (width - 1)) for i in range(40)]
+    claims = [
+        StagedClaim(f"C{i:03d}", payors[i % 5], (f"C{i:03d}",) + (None,) * (width - 1)) for i in range(40)
+    ]
     by_page: dict[int, list[StagedClaim]] = {}
     for claim in claims:
         by_page.setdefault(claim_bucket(external_id_key(claim.claim_number), 4), []).append(claim)
