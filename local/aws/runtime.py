@@ -592,32 +592,26 @@ class LocalAws:
     def _share_interpreter_clients(self) -> None:
         """moto's interpreter builds a new boto3 client for every Task it runs (Lambda, DynamoDB): about
         20 ms of this process's CPU each, 280 Lambda tasks in a 1M-claim run. One client per region and
-        service is kept and shared (boto3 clients are thread-safe), as an AWS SDK is used."""
+        service is kept and shared (boto3 clients are thread-safe), as an AWS SDK is used. (moto's
+        ``boto_client_for`` signs every client with the same test keys whatever the state's
+        credentials, so sharing changes nothing but the cost.)"""
         from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
         from moto.stepfunctions.parser.asl.component.state.exec.state_task.service import (
             state_task_service_dynamodb,
         )
+        from moto.stepfunctions.parser.asl.utils import boto_client
 
+        build = boto_client.boto_client_for
         lock = threading.Lock()
+        clients: dict[tuple[str, str], Any] = {}
+
+        def shared(region: str, service: str, state_credentials: Any = None) -> Any:
+            with lock:
+                if (region, service) not in clients:
+                    clients[(region, service)] = build(region=region, service=service)
+                return clients[(region, service)]
+
         for module in (lambda_eval_utils, state_task_service_dynamodb):
-            original = vars(module)["boto_client_for"]
-            clients: dict[tuple[str, str], Any] = {}
-
-            def shared(
-                region: str,
-                service: str,
-                state_credentials: Any = None,
-                *,
-                _o: Any = original,
-                _c: dict[tuple[str, str], Any] = clients,
-            ) -> Any:
-                if state_credentials is not None:  # a role of its own: a client of its own
-                    return _o(region=region, service=service, state_credentials=state_credentials)
-                with lock:
-                    if (region, service) not in _c:
-                        _c[(region, service)] = _o(region=region, service=service)
-                    return _c[(region, service)]
-
             self._patch(module, "boto_client_for", shared)
 
     def _fix_stop_as_a_task_starts(self) -> None:
