@@ -201,6 +201,18 @@ class ClaimMapping:
             out.append(value)
         return out
 
+    def source_value(self, row: Mapping[str, Any], position: int) -> str:
+        """``source_values(row)[position]`` without reading the row's other columns."""
+        header = tuple(row)
+        resolved = self._resolved.get(header)
+        if resolved is None:
+            resolved = self._resolve(header)
+        key = resolved[0][position]
+        value = row[key] if key is not None else ""
+        if value.__class__ is not str:
+            value = "" if value is None else str(value)
+        return value
+
     def absent_positions(self, row: Mapping[str, Any]) -> tuple[int, ...]:
         """Positions in :attr:`source_columns` of the mapped columns ``row`` does not have at all.
 

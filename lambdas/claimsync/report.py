@@ -88,13 +88,16 @@ def _json_rows(name: str, member: IO[bytes]) -> Iterator[SourceRow]:
     for index, (row, row_text) in enumerate(items, start=1):
         if not isinstance(row, dict):
             raise ReportFormatError(f"member {name!r}: item {index} is not an object")
-        if all(v.__class__ is str for v in row.values()):
+        if set(map(type, row.values())) <= _STR:  # every value a string (or none): the usual row
             source = _source_row(row)
             if source.values is row and "\n" not in row_text and "\r" not in row_text:
                 source = SourceRow(row, (), row_text)
             yield source
         else:
             yield _source_row({k: v if v.__class__ is str else _text(v) for k, v in row.items()})
+
+
+_STR = frozenset({str})
 
 
 class _JsonScanner:
@@ -158,7 +161,21 @@ class _JsonScanner:
         if self.next_char() == "]":
             return
         self._pos -= 1
+        decode = self._decoder.raw_decode
         while True:
+            # The usual item: an object starting right here, then "," or "]" inside the buffer.
+            buf, start = self._buf, self._pos
+            if start < len(buf) and buf[start] == "{":
+                try:
+                    value, end = decode(buf, start)
+                except json.JSONDecodeError:
+                    end = len(buf)  # cut off at the buffer's end, or malformed: the general path
+                if end < len(buf) and buf[end] in ",]":
+                    self._pos = end + 1
+                    yield value, buf[start:end]
+                    if buf[end] == "]":
+                        return
+                    continue
             self._skip_ws()
             yield self.value_and_text()
             separator = self.next_char()

@@ -82,7 +82,7 @@ def claim_keys(
     """(row number, raw ClaimID) of each row, read through the mapping: the input of find_superseded."""
     index = mapping.key_index
     for row_number, row in rows:
-        yield row_number, mapping.source_values(row)[index]
+        yield row_number, mapping.source_value(row, index)
 
 
 def external_id_key(claim_number: str) -> str:
@@ -271,7 +271,7 @@ def transform_page(
     key_index = mapping.key_index
     for row_number, row in rows:
         if row_number in superseded:
-            claim_id = mapping.source_values(row)[key_index].strip() or None
+            claim_id = mapping.source_value(row, key_index).strip() or None
             rejected.append(Rejected(row_number, claim_id, duplicate))
             continue
         outcome = transform_row(row, row_number, mapping, payors, repaired.get(row_number, ()))

@@ -76,7 +76,14 @@ CASES: dict[str, tuple[str, Any, dict[str, Any]]] = {
     "sf-503-upload": (SF, {"kind": "unavailable", "on": "bulk_upload", "count": 1}, BULK),
     "sf-503-close": (SF, {"kind": "unavailable", "on": "bulk_close", "count": 1}, BULK),
     "sf-503-poll": (SF, {"kind": "unavailable", "on": "bulk_get_job", "count": 2}, BULK),
-    "sf-503-results": (SF, {"kind": "unavailable", "on": "bulk_results", "count": 1}, BULK),
+    "sf-503-results": (  # results are read only when a job failed rows: some fail once
+        SF,
+        [
+            {"kind": "lock_row", "share": 0.1, "seed": 5, "max_per_record": 1},
+            {"kind": "unavailable", "on": "bulk_results", "count": 1},
+        ],
+        BULK,
+    ),
     "sf-503-collections": (SF, {"kind": "unavailable", "on": "composite_upsert", "count": 1}, {}),
     "sf-503-everything-until-retries-exhausted": (SF, {"kind": "unavailable", "on": "*", "count": 400}, BULK),
     "sf-answer-lost-create-job": (SF, {"kind": "drop_answer", "on": "bulk_create_job", "count": 1}, BULK),

@@ -127,7 +127,7 @@ def stage_report(deps: Deps, rows: Iterable[SourceRow], run_id: str) -> ReportSt
         files = [stack.enter_context(tempfile.TemporaryFile(prefix="bucket-")) for _ in range(buckets)]
         count = 0
         for count, row in enumerate(rows, start=1):
-            key = mapping.source_values(row.values)[mapping.key_index].strip()
+            key = mapping.source_value(row.values, mapping.key_index).strip()
             bucket = claim_bucket(external_id_key(key), buckets) if key else MISSING_KEY_PAGE
             files[bucket].write(StagedPage.line(count, row))
         page_count = page_count_for(count, settings.page_size, settings.max_pages)
