@@ -290,6 +290,6 @@ def serve(endpoints: dict[str, Any], port: int = 0) -> int:
 
 
 if __name__ == "__main__":
-    from local.world import read_endpoints, state_dir_from
+    from local.statedir import read_endpoints, state_dir_from
 
     sys.exit(serve(read_endpoints(state_dir_from(None)), int(sys.argv[1]) if len(sys.argv) > 1 else 8080))

@@ -163,8 +163,9 @@ def _local_overrides(env: dict[str, str]) -> dict[str, Any]:
 def _cmd_local_up(args: argparse.Namespace) -> int:
     from claimsync.config import ConfigError
     from local.aws import print_lambda_logs
+    from local.statedir import state_dir_from
     from local.syncworld import local_settings
-    from local.world import LocalWorld, WorldOptions, state_dir_from
+    from local.world import LocalWorld, WorldOptions
 
     overrides = _local_overrides(dict(os.environ))
     try:
@@ -232,7 +233,7 @@ def _cmd_local_set_report(args: argparse.Namespace) -> int:
     import requests
 
     from local.collaboratemd_emulator.reportfile import load_report_file
-    from local.world import read_endpoints, state_dir_from
+    from local.statedir import read_endpoints, state_dir_from
 
     endpoints = read_endpoints(state_dir_from(args.state_dir))
     rows = load_report_file(Path(args.report_file))
@@ -248,7 +249,7 @@ def _cmd_local_set_report(args: argparse.Namespace) -> int:
 
 def _cmd_local_api(args: argparse.Namespace) -> int:
     from local.api_server import serve
-    from local.world import read_endpoints, state_dir_from
+    from local.statedir import read_endpoints, state_dir_from
 
     endpoints = read_endpoints(state_dir_from(args.state_dir))
     if args.port:
@@ -275,8 +276,8 @@ def _check_port_free(port: int) -> None:
 
 # ---- operator verbs, on AWS or the local world ------------------------------------------------------
 def _target(args: argparse.Namespace) -> Any:
+    from local.statedir import state_dir_from
     from local.targets import aws_target, local_target
-    from local.world import state_dir_from
 
     if args.local:
         return local_target(state_dir_from(args.state_dir))
@@ -814,7 +815,7 @@ def _classify(exc: BaseException, local: bool, state_dir: str | None) -> CliErro
     from claimsync.operator.deployment import OperatorError
     from local.collaboratemd_emulator.reportfile import ReportFileError
     from local.emulator_process import EmulatorFailed
-    from local.world import WorldBusy, WorldNotRunning, state_dir_from
+    from local.statedir import WorldBusy, WorldNotRunning, state_dir_from
 
     if isinstance(exc, CliError):
         return exc

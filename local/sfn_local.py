@@ -228,7 +228,7 @@ def deploy_to_sfn_local(
 def use_sfn_local(endpoints: dict[str, Any], config: SfnLocalConfig, **clients: Any) -> dict[str, Any]:
     """``deploy_to_sfn_local`` and point ``endpoints`` (and the world's endpoints file, so
     ``claimsync local sync`` from another process follows) at Step Functions Local."""
-    from local.world import ENDPOINTS_FILE
+    from local.statedir import ENDPOINTS_FILE
 
     endpoints["aws"] = deploy_to_sfn_local(endpoints, config, **clients)
     path = Path(endpoints.get("state_dir", "")) / ENDPOINTS_FILE

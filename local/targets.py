@@ -41,8 +41,8 @@ class Target:
 
 
 def local_target(state_dir: Path) -> Target:
+    from local.statedir import read_endpoints, state_dir_from
     from local.syncrun import aws_client, local_deployment
-    from local.world import read_endpoints, state_dir_from
 
     endpoints = read_endpoints(state_dir)
     if "aws" not in endpoints:

@@ -15,7 +15,7 @@ import pytest
 
 from local.cli import build_parser
 from local.exits import MEANINGS, ExitCode
-from local.world import LOCK_FILE
+from local.statedir import LOCK_FILE
 from tests.cli.conftest import assert_one_error_line, run
 
 pytestmark = pytest.mark.cli
