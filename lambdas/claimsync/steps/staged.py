@@ -2,8 +2,9 @@
 
 - :class:`StagedPage` — the report rows of one page (CheckReport → TransformPage);
 - :class:`StagedClaim` — a claim to send, in normalised form, one JSON line each, per page, in Bulk
-  order (TransformPage → StartUpload / CheckUpload). Bulk CSV or Collections JSON is chosen only at the
-  Salesforce call, each by its own encoder (``claimsync.bulk_csv``, ``claimsync.sobject_json``);
+  order (TransformPage → StartUpload / CheckUpload): ``[order, payor, claim, [values]]``, the values
+  in the mapping's column order. Bulk CSV or Collections JSON is chosen only at the Salesforce call,
+  each by its own encoder (``claimsync.bulk_csv``, ``claimsync.sobject_json``);
 - :class:`PageOutcome` — the counts, rejects and unmapped payers of one page (TransformPage →
   FinishRun).
 """
