@@ -119,8 +119,3 @@ def each_overlapped(work: Callable[[T], R], items: Iterable[T], in_flight: int =
         finally:
             for future in pending:
                 future.cancel()
-
-
-def overlapped(*calls: Callable[[], Any]) -> list[Any]:
-    """The results of ``calls`` (each a few S3 requests), run at once on threads."""
-    return list(each_overlapped(lambda call: call(), calls))

@@ -13,7 +13,7 @@ from typing import Any
 
 from claimsync import layout
 from claimsync.payors import PayorIndex
-from claimsync.staging import Staging, overlapped, previous_shards
+from claimsync.staging import Staging, previous_shards
 from claimsync.steps.contract import to_payload
 from claimsync.steps.deps import Deps
 from claimsync.steps.run import Run
@@ -115,11 +115,9 @@ def claim_index(
 def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
     staging, mapping, run_id = deps.staging, deps.mapping, task.run.run_id
     checkpoint = None if task.run.full_sync else Checkpoint.from_item(task.checkpoint)
-    body, payor_records, previous = overlapped(
-        lambda: staging.get_bytes(layout.page_key(run_id, task.page)),
-        lambda: staging.get_json(layout.payors_key(run_id)),
-        lambda: previous_hashes(staging, checkpoint, task.page, task.page_count),
-    )
+    body = staging.get_bytes(layout.page_key(run_id, task.page))
+    payor_records = staging.get_json(layout.payors_key(run_id))
+    previous = previous_hashes(staging, checkpoint, task.page, task.page_count)
     page = StagedPage.from_lines(body)
     superseded = find_superseded(claim_keys(page.rows, mapping), mapping.key_rule.length or 50)
     payors = PayorIndex.from_records(payor_records)
@@ -140,23 +138,22 @@ def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
         rejects=tuple(Reject.of(r) for r in result.rejected),
         unmapped=tuple(UnmappedPayer(pid, name, n) for (pid, name), n in sorted(result.unmapped.items())),
     )
+    changes = encode_claims(send) if send else None  # refuses a repeated id before anything is written
     index = claim_index(result, send, previous, task.run.dry_run)
-    writes = [
-        lambda: staging.put_json(layout.page_outcome_key(run_id, task.page), to_payload(outcome)),
-        lambda: staging.put_json(layout.page_claims_key(run_id, task.page), index),
-    ]
+    # One write at a time: the Map already runs pages side by side, and a page's writes on threads
+    # held their bodies at once (TransformPage's Max Memory Used grew 20 % from 100k to 1M claims).
+    staging.put_json(layout.page_outcome_key(run_id, task.page), to_payload(outcome))
+    staging.put_json(layout.page_claims_key(run_id, task.page), index)
+    del index
     if not task.run.dry_run:
         # This page's shard of the run's own snapshot, as if every claim sent lands: FinishRun takes
         # out those that failed. Nothing reads it before SaveCheckpoint points the checkpoint at it.
-        hashes = {r.claim_number: r.content_hash for r in result.records}
-        shard_key = layout.snapshot_shard_key(layout.snapshot_prefix(run_id), task.page)
-        writes.append(lambda: staging.put_json(shard_key, hashes))
-    if send:
-        changes = encode_claims(send)
-        writes.append(
-            lambda: staging.put_bytes(layout.changes_key(run_id, task.page), changes, "application/x-ndjson")
+        staging.put_json(
+            layout.snapshot_shard_key(layout.snapshot_prefix(run_id), task.page),
+            {r.claim_number: r.content_hash for r in result.records},
         )
-    overlapped(*writes)
+    if changes is not None:
+        staging.put_bytes(layout.changes_key(run_id, task.page), changes, "application/x-ndjson")
     reasons = Counter(code for rej in result.rejected for code in {r.code for r in rej.reasons})
     return PageCounts(
         task.page, outcome.rows, outcome.sent, outcome.unchanged, outcome.rejected, dict(reasons)
