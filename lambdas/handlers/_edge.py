@@ -13,6 +13,8 @@ so no PHI reaches execution history, CloudWatch Logs or the run record.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
 import os
 import time
@@ -132,13 +134,36 @@ class LambdaDeps:
         return report_registry()
 
 
+def _malloc_trim() -> Callable[[int], int] | None:
+    try:
+        trim: Callable[[int], int] = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+        return trim
+    except (OSError, AttributeError):  # not glibc
+        return None
+
+
+_MALLOC_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand the memory a step freed back to the system (glibc ``malloc_trim``) before the execution
+    environment waits for the next invocation. Without it a warm environment's resident size crept up
+    invocation after invocation (TransformPage: +14 MB over its first 30 pages, measured), so its
+    Max Memory Used grew with the number of pages a run has rather than with one page's work."""
+    if _MALLOC_TRIM is not None:
+        _MALLOC_TRIM(0)
+
+
 def step_handler(state: str) -> Callable[[dict[str, Any], Any], dict[str, Any]]:
     """The Lambda handler of one state machine task: the payload → the step's input dataclass → the
     step → its output as JSON. Logs the step's name and the output's counts (never a claim value)."""
     step = STEPS[state]
 
     def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-        result = to_payload(step.function(LambdaDeps(), from_payload(step.task, event)))
+        try:
+            result = to_payload(step.function(LambdaDeps(), from_payload(step.task, event)))
+        finally:
+            release_free_memory()
         logger.info(f"{state} done", extra={k: v for k, v in result.items() if isinstance(v, int | str)})
         return result
 
