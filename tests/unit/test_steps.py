@@ -229,6 +229,36 @@ def test_bulk_polls_until_done_then_resubmits_locked_rows_in_a_new_round():
     assert set(deps.salesforce.records) == {f"C{i:05d}" for i in range(30)}
 
 
+def test_finish_takes_failed_claims_out_of_the_snapshot_and_marks_them_in_the_index():
+    from claimsync.staging import claim_bucket
+    from claimsync.transform import external_id_key
+
+    deps = FakeDeps()
+    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "collections_max_rows": 2})
+    staged = sync_pages(deps, claim_rows(30))
+    transform_all(deps, staged)
+    deps.salesforce.lock_failures = {"C00003": 99}  # fails past every retry round
+    progress = start_upload(deps, UploadTask(RUN, staged.page_count))
+    for _ in range(10):
+        if not progress.pending:
+            break
+        deps.now += progress.poll_seconds
+        progress = check_upload(deps, UploadCheckTask(RUN, progress))
+    summary = finish_run(deps, FinishTask(RUN, staged.page_count, 30))
+    assert (summary.sent, summary.succeeded, summary.failed) == (30, 29, 1)
+    snapshot: dict[str, str] = {}
+    for page in range(staged.page_count):
+        snapshot.update(deps.json(layout.snapshot_shard_key(summary.snapshot_prefix, page)))
+    assert set(snapshot) == {f"C{i:05d}" for i in range(30)} - {"C00003"}, "the next run sends it again"
+    failed_page = claim_bucket(external_id_key("C00003"), staged.page_count)
+    for page in range(staged.page_count):
+        index = deps.json(layout.claim_index_key(RUN.run_id, page))
+        for key, entries in index.items():
+            expected = ("failed", "UNABLE_TO_LOCK_ROW") if key == "c00003" else ("succeeded", None)
+            assert (entries[0]["result"], entries[0].get("error")) == expected
+            assert key != "c00003" or page == failed_page
+
+
 def test_a_check_polls_only_the_jobs_not_yet_seen_final(monkeypatch):
     import functools
 
