@@ -184,10 +184,7 @@ class ClaimMapping:
         The header → key resolution is cached per distinct key tuple, so rows parsed from one file
         (which share their keys) pay for the case-insensitive lookup once.
         """
-        header = tuple(row)
-        resolved = self._resolved.get(header)
-        if resolved is None:
-            resolved = self._resolve(header)
+        resolved = self._resolved_for(row)
         keys, getter = resolved
         if getter is not None:
             found = getter(row)
@@ -203,10 +200,7 @@ class ClaimMapping:
 
     def source_value(self, row: Mapping[str, Any], position: int) -> str:
         """``source_values(row)[position]`` without reading the row's other columns."""
-        header = tuple(row)
-        resolved = self._resolved.get(header)
-        if resolved is None:
-            resolved = self._resolve(header)
+        resolved = self._resolved_for(row)
         key = resolved[0][position]
         value = row[key] if key is not None else ""
         if value.__class__ is not str:
@@ -220,10 +214,7 @@ class ClaimMapping:
         row without the key cannot say what the field should be, so the transformation rejects it
         (``MISSING_COLUMN``). Cached per header, like :meth:`source_values`.
         """
-        header = tuple(row)
-        resolved = self._resolved.get(header)
-        if resolved is None:
-            resolved = self._resolve(header)
+        resolved = self._resolved_for(row)
         keys, getter = resolved
         if getter is not None:
             return ()
@@ -233,6 +224,11 @@ class ClaimMapping:
         """Positions in :attr:`source_columns` of those ``columns`` (report spellings) that are mapped."""
         wanted = {normalise_column(column) for column in columns}
         return tuple(i for i, column in enumerate(self.source_columns) if normalise_column(column) in wanted)
+
+    def _resolved_for(self, row: Mapping[str, Any]) -> _Resolved:
+        header = tuple(row)
+        resolved = self._resolved.get(header)
+        return self._resolve(header) if resolved is None else resolved
 
     def _resolve(self, header: tuple[str, ...]) -> _Resolved:
         by_norm: dict[str, str] = {}
