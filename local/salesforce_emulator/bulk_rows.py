@@ -54,8 +54,10 @@ class Plan:
             obj.field(info["externalIdFieldName"]) if info.get("externalIdFieldName") else None
         )
         self.header: list[str] = []
-        # (index, field name, converter, memo of converted cells or None, what #N/A sets) per column
-        self.columns: list[tuple[int, str, Any, dict[str, Any] | None, Any]] = []
+        # (index, field name, converter, memo of converted cells or None, what #N/A sets, the length a
+        # plain text cell is taken as it is up to: -1 when its converter must see every cell) per column
+        self.columns: list[tuple[int, str, Any, dict[str, Any] | None, Any, int]] = []
+        self.required = [f.name for f in self.obj.fields.values() if f.required]
         self.key_index: int | None = None
         self.duplicates: set[str] = set()
 
@@ -126,7 +128,8 @@ class Plan:
             prefix = self.jobs.records.ref_prefix(f)
             null = 0 if f.type == "boolean" else None
             plain = f.type in ("string", "textarea") and not f.restricted  # its cells are mostly unique
-            self.columns.append((i, f.name, F.csv_converter(f, prefix), None if plain else {}, null))
+            limit = f.length if f.type == "string" and plain and f.length is not None else -1
+            self.columns.append((i, f.name, F.csv_converter(f, prefix), None if plain else {}, null, limit))
         self._require_key()
 
     def _require_key(self) -> None:
@@ -197,12 +200,15 @@ class Plan:
         A cell that does not convert raises ``FieldError`` and is never remembered.
         """
         values: dict[str, Any] = {}
-        for i, name, conv, memo, null in self.columns:
+        for i, name, conv, memo, null, limit in self.columns:
             cell = row[i]
             if not cell:
                 continue
             if memo is None:
-                values[name] = null if cell == F.NULL_MARKER else conv(cell)
+                if len(cell) <= limit and cell != F.NULL_MARKER:
+                    values[name] = cell  # what the string converter would answer, without the call
+                else:
+                    values[name] = null if cell == F.NULL_MARKER else conv(cell)
                 continue
             value = memo.get(cell, _MISS)
             if value is _MISS:
@@ -304,7 +310,7 @@ class _Batch:
         else:
             self.updates.append(n)
             self.ids[n] = rid or ""
-        missing = _missing_required(self.obj, self.values[n], inserting)
+        missing = _missing_required(self.plan.required, self.values[n], inserting)
         if missing:
             message = f"Required fields are missing: [{', '.join(missing)}]"
             raise F.FieldError("REQUIRED_FIELD_MISSING", message, missing)
@@ -335,10 +341,7 @@ class _Batch:
         if not self.inserts:
             return
         new_ids = self.store.allocate_ids(self.obj, len(self.inserts))
-        prepared = [
-            self.store.prepare_insert(self.obj, self.values[n], rid, now)
-            for n, rid in zip(self.inserts, new_ids, strict=True)
-        ]
+        prepared = self.store.prepare_inserts(self.obj, [self.values[n] for n in self.inserts], new_ids, now)
         results = self.store.insert_many(self.obj, prepared)
         for n, rid, err in zip(self.inserts, new_ids, results, strict=True):
             if err:
@@ -368,25 +371,23 @@ class _Batch:
     def write_results(self, ok_w: Any, bad_w: Any) -> int:
         """Each row to the success or the failed results, in upload order; the number failed."""
         inserted = set(self.inserts)
-        failed = 0
-        for n, row in enumerate(self.rows):
-            err = self.errors[n]
-            if err is None:
-                ok_w.writerow([self.ids[n], "true" if n in inserted else "false", *row])
-            else:
-                failed += 1
-                shown_id = self.keys[n] if self.by_id else ""
-                bad_w.writerow([shown_id, err.as_bulk(), *row])
-        return failed
+        errors, ids = self.errors, self.ids
+        ok_w.writerows(
+            [ids[n], "true" if n in inserted else "false", *row]
+            for n, row in enumerate(self.rows)
+            if errors[n] is None
+        )
+        failed = [n for n, err in enumerate(errors) if err is not None]
+        for n in failed:
+            err = errors[n]
+            assert err is not None
+            bad_w.writerow([self.keys[n] if self.by_id else "", err.as_bulk(), *self.rows[n]])
+        return len(failed)
 
 
-def _missing_required(obj: ObjectDef, values: dict[str, Any], inserting: bool) -> list[str]:
+def _missing_required(required: list[str], values: dict[str, Any], inserting: bool) -> list[str]:
     """Required fields left empty: on insert every one not given, on update every one set to null."""
-    return [
-        f.name
-        for f in obj.fields.values()
-        if f.required and (inserting or f.name in values) and values.get(f.name) is None
-    ]
+    return [name for name in required if (inserting or name in values) and values.get(name) is None]
 
 
 def _csv_line(values: list[str]) -> str:

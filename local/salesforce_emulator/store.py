@@ -124,7 +124,7 @@ class Store:
                 (obj.name, count),
             ).fetchone()
         last = int(row[0])
-        return [ids.make_id(obj.key_prefix, n) for n in range(last - count + 1, last + 1)]
+        return ids.make_ids(obj.key_prefix, last - count + 1, count)
 
     # -- records ----------------------------------------------------------------------------------
 
@@ -187,18 +187,30 @@ class Store:
         self, obj: ObjectDef, values: dict[str, Any], record_id: str, now: str
     ) -> dict[str, Any]:
         """Complete ``values`` for a new record: system fields, defaults, the derived Name."""
-        row = dict(values)
-        row["Id"] = record_id
-        row["IsDeleted"] = 0
-        row["CreatedDate"] = row["LastModifiedDate"] = row["SystemModstamp"] = now
-        for f in obj.fields.values():
-            if f.type == "boolean" and row.get(f.name) is None:
-                row[f.name] = int(bool(f.default))
-        if obj.is_custom and not row.get("Name"):
-            row["Name"] = record_id  # a Text name left out on create becomes the record id, as in Salesforce
-        if obj.name == "Contact":
-            row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
-        return row
+        return self.prepare_inserts(obj, [values], [record_id], now)[0]
+
+    def prepare_inserts(
+        self, obj: ObjectDef, values: list[dict[str, Any]], record_ids: list[str], now: str
+    ) -> list[dict[str, Any]]:
+        """``prepare_insert`` for many records (a Bulk batch): the object's defaults are read once."""
+        booleans = [(f.name, int(bool(f.default))) for f in obj.fields.values() if f.type == "boolean"]
+        named_by_id = obj.is_custom  # a Text name left out on create becomes the record id, as in Salesforce
+        contact = obj.name == "Contact"
+        rows = []
+        for given, record_id in zip(values, record_ids, strict=True):
+            row = dict(given)
+            row["Id"] = record_id
+            row["IsDeleted"] = 0
+            row["CreatedDate"] = row["LastModifiedDate"] = row["SystemModstamp"] = now
+            for name, default in booleans:
+                if row.get(name) is None:
+                    row[name] = default
+            if named_by_id and not row.get("Name"):
+                row["Name"] = record_id
+            if contact:
+                row["Name"] = " ".join(p for p in (row.get("FirstName"), row.get("LastName")) if p)
+            rows.append(row)
+        return rows
 
     def insert_many(self, obj: ObjectDef, rows: list[dict[str, Any]]) -> list[F.FieldError | None]:
         """Insert complete rows (from ``prepare_insert``) in the current transaction.

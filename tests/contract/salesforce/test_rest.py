@@ -31,6 +31,37 @@ def test_id_checksum_matches_salesforce() -> None:
         ids.normalize("001A0000006Vm9rAAA")
 
 
+@pytest.mark.parametrize(
+    ("first", "count"), [(1, 1), (1, 10_000), (3_843, 3), (3_844 * 5 - 7, 8_000), (9, 0)]
+)
+def test_ids_made_a_batch_at_a_time_are_the_ids_made_one_at_a_time(first: int, count: int) -> None:
+    made = ids.make_ids("a0X", first, count)
+    assert made == [ids.make_id("a0X", n) for n in range(first, first + count)]
+    assert all(ids.normalize(rid) == rid for rid in made)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2024-07-12T13:52:11.886Z",
+        "2024-07-12T13:52:11.886+0000",
+        "2024-07-12T13:52:11.886+00:00",
+        "2024-07-12T13:52:11.886Z ",
+        "2024-07-12T13:52:11.886-05:00",
+        "2024-13-12T13:52:11.886Z",
+        "2024-02-30T13:52:11.886Z",
+        "2024-02-29T24:00:00.000Z",
+        "2024-07-12T13:52:61.886Z",
+        "0000-01-01T00:00:00.000Z",
+        "9999-12-31T23:59:59.999Z",
+    ],
+)
+def test_a_canonical_utc_datetime_reads_as_the_full_parse_reads_it(text: str) -> None:
+    from local.salesforce_emulator import fields
+
+    assert fields.parse_datetime(text) == fields._parse_datetime(text)
+
+
 def test_crud_round_trip(sf: Salesforce) -> None:
     created = sf.Account.create(
         {"Name": "Acme", "Industry": "Healthcare", "AnnualRevenue": 1000, "NumberOfEmployees": 12}
