@@ -45,7 +45,7 @@ def local_settings(ca_bundle: str, **overrides: Any) -> SyncSettings:
         # Bulk polls sleep in real time here (REAL_TIME_WAITS): look after a second at the soonest, and
         # expect the emulator's throughput (~20,000 records/s on a 2-core machine) before it is measured.
         upload_poll_seconds=1,
-        bulk_records_per_second=20_000,
+        bulk_records_per_second=24_000,
     )
     settings = replace(base, **overrides)
     settings.validate()

@@ -104,10 +104,13 @@ def collaboratemd() -> CollaborateMDClient:
 
 
 class LambdaDeps:
-    """``claimsync.steps.deps.Deps`` for one invocation: the process's cached clients, the time now."""
+    """``claimsync.steps.deps.Deps`` for one invocation: the process's cached clients, the clock."""
 
-    def __init__(self) -> None:
-        self.now = time.time()
+    @property
+    def now(self) -> float:
+        """The time now (a clock, not the invocation's start: StartUpload stamps each Bulk job it
+        closes, and a later job may be closed half a minute after the first)."""
+        return time.time()
 
     @property
     def settings(self) -> SyncSettings:

@@ -1,9 +1,11 @@
 """Bulk API 2.0 ingest jobs: the state machine, the CSV upload and the asynchronous processor.
 
 A job goes Open -> (one CSV upload) -> UploadComplete -> InProgress -> JobComplete | Failed, or
-Aborted from any state before it finishes. Processing happens on a background worker thread
-(``bulk_rows.py``: a check pass, then batches of writes). The upload is streamed to
-``state_dir/jobs/<id>/upload.csv``; results are CSV files next to it.
+Aborted from any state before it finishes. Closed jobs are taken in order by a background worker
+thread, which ingests a small one itself (``bulk_rows.py``: a check pass, then batches of writes) and
+hands a large one to a process of its own, so large jobs are ingested in parallel as Salesforce does
+(``bulk_process.py``). The upload is streamed to ``state_dir/jobs/<id>/upload.csv``; results are CSV
+files next to it.
 
 What happens to the rows (and the semantics clients rely on) is in ``bulk_rows.py``.
 """
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from local.salesforce_emulator import bulk_process
 from local.salesforce_emulator import fields as F
 from local.salesforce_emulator.bulk_rows import DELIMITERS, JobFailed, Plan
 from local.salesforce_emulator.faults import Faults
@@ -81,6 +84,7 @@ class BulkJobs:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._held: list[str] = []  # queued jobs the hold_jobs fault keeps from processing
+        self._processes = bulk_process.JobProcesses(self._crashed)
 
     # -- lifecycle of the worker ------------------------------------------------------------------
 
@@ -97,6 +101,7 @@ class BulkJobs:
             self._queue.put(None)
             self._worker.join(timeout=30)
             self._worker = None
+        self._processes.stop()
 
     def _run(self) -> None:
         while True:
@@ -107,7 +112,11 @@ class BulkJobs:
                 self._process(job_id)
             except Exception:
                 log.exception("bulk job processing crashed")
-                self._finish_failed(job_id, "InternalServerError : the job could not be processed", 0.0)
+                self._crashed(job_id, 0.0)
+
+    def _crashed(self, job_id: str, started: float) -> None:
+        if self._state(job_id) == "InProgress":
+            self._finish_failed(job_id, "InternalServerError : the job could not be processed", started)
 
     # -- API operations ---------------------------------------------------------------------------
 
@@ -278,7 +287,9 @@ class BulkJobs:
     # -- internals --------------------------------------------------------------------------------
 
     def _update(self, job_id: str, **changes: Any) -> dict[str, Any]:
-        with self._mutex:
+        """Read, change and write a job's info in one transaction: an ingest process and this one
+        never overwrite each other's changes."""
+        with self._mutex, self.store.transaction():
             info = self.get(job_id)
             info.update(changes)
             info["systemModstamp"] = F.now_sf()
@@ -349,15 +360,24 @@ class BulkJobs:
         if not info["_uploaded"] or not upload.exists():
             self._finish_failed(job_id, "InvalidBatch : No data was uploaded for this job", started)
             return
+        if upload.stat().st_size >= bulk_process.CHILD_MIN_BYTES and not self.faults.locking_rows:
+            work = {"db_path": str(self.store.path), "schema": self.schema, "jobs_dir": str(self.jobs_dir)}
+            self._processes.start(job_id, {**work, "user_id": self.user_id}, started)
+            return
+        self.ingest(job_id, started)
+
+    def ingest(self, job_id: str, started: float) -> None:
+        """Check and write an ``InProgress`` job's upload, then finish it (here or in an ingest process)."""
+        info = self.get(job_id)
         try:
-            plan = Plan(self, info, upload)
+            plan = Plan(self, info, self.jobs_dir / job_id / "upload.csv")
             plan.check()
         except JobFailed as exc:
             self._finish_failed(job_id, str(exc), started)
             return
         processed, failed, aborted = plan.run()
         elapsed = int((time.monotonic() - started) * 1000)
-        with self._mutex:
+        with self._mutex, self.store.transaction():
             changes: dict[str, Any] = {
                 "numberRecordsProcessed": processed,
                 "numberRecordsFailed": failed,

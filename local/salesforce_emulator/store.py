@@ -31,6 +31,7 @@ _SQL_TYPE = {
     "percent": "REAL",
 }
 _UNIQUE_FAILED = re.compile(r"UNIQUE constraint failed: [^.]+\.(\w+)")
+BUSY_TIMEOUT_S = 60.0  # a Bulk batch holds the write lock for well under a second
 SYSTEM_FIELDS = ("Id", "IsDeleted", "CreatedDate", "LastModifiedDate", "SystemModstamp")
 
 
@@ -43,16 +44,24 @@ def q(name: str) -> str:
 
 
 class Store:
-    def __init__(self, path: Path, schema: Schema) -> None:
+    def __init__(self, path: Path, schema: Schema, *, create_tables: bool = True) -> None:
+        """``create_tables=False``: a second connection to a database the emulator made (a Bulk ingest
+        process, ``bulk_process.py``); the two take SQLite's write lock in turn, waiting up to
+        ``BUSY_TIMEOUT_S`` for it."""
         self.path = path
         self.schema = schema
         self.lock = threading.RLock()
-        self.conn = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self.conn = sqlite3.connect(
+            path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S
+        )
         self.conn.execute("PRAGMA journal_mode=WAL")
         self.conn.execute("PRAGMA synchronous=NORMAL")
-        self._columns: dict[str, list[FieldDef]] = {}
+        self._columns: dict[str, list[FieldDef]] = {
+            obj.name: list(obj.fields.values()) for obj in schema.objects.values()
+        }
         self._depth = 0
-        self._create_tables()
+        if create_tables:
+            self._create_tables()
 
     # -- schema -----------------------------------------------------------------------------------
 

@@ -287,6 +287,39 @@ def test_a_check_polls_only_the_jobs_not_yet_seen_final(monkeypatch):
     assert finish_run(deps, FinishTask(RUN, staged.page_count, 30)).succeeded == 30
 
 
+def test_the_first_bulk_wait_counts_the_time_salesforce_has_had_the_first_job(monkeypatch):
+    """StartUpload closes each job as soon as it is sent; Salesforce works on it while the next ones
+    are built. The first wait is the assumed time of every record, less the time since the first close."""
+    import functools
+
+    from claimsync.bulk_csv import bulk_documents
+    from claimsync.steps import upload
+
+    deps = FakeDeps()
+    deps.settings = type(deps.settings)(
+        **{**deps.settings.__dict__, "collections_max_rows": 2, "upload_poll_seconds": 1,
+           "bulk_records_per_second": 1}
+    )  # fmt: skip
+    staged = sync_pages(deps, claim_rows(30))
+    transform_all(deps, staged)
+    monkeypatch.setattr(upload, "bulk_documents", functools.partial(bulk_documents, max_bytes=1_500))
+    real_close = deps.salesforce.bulk_close
+
+    def slow_to_send(job_id: str) -> None:
+        real_close(job_id)
+        deps.now += 4  # the next job takes 4 s to build and send
+
+    monkeypatch.setattr(deps.salesforce, "bulk_close", slow_to_send)
+    started = deps.now
+    progress = start_upload(deps, UploadTask(RUN, staged.page_count))
+    first_closed = started + 4
+    assert progress.jobs >= 3 and progress.pending
+    # 30 records at 1 record/s with a tenth of margin: 33 s, of which Salesforce has had the first
+    # job since its close
+    assert progress.poll_seconds == 33 - int(deps.now - first_closed)
+    assert progress.poll_seconds < 33
+
+
 def test_a_slow_start_cannot_stretch_a_bulk_wait_beyond_the_time_the_job_has_run(monkeypatch):
     """Salesforce queues and checks a job before it processes rows: a rate measured then is far too
     low. Each wait is at most the time the job has run so far, so polls double instead of the run

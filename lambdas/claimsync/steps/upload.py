@@ -148,7 +148,7 @@ def start_upload(deps: Deps, task: UploadTask) -> UploadProgress:
 
     state.mode = BULK
     state.jobs = _submit_bulk(deps, gw, run.run_id, claims)
-    poll = Poll.start(deps.now, _first_wait(deps, sent), deps.settings.upload_deadline_seconds)
+    poll = Poll.start(deps.now, _first_wait(deps, state.jobs), deps.settings.upload_deadline_seconds)
     _save(deps, run.run_id, state, gw)
     return UploadProgress(True, BULK, sent, len(state.jobs), 1, poll.poll_seconds, poll.deadline)
 
@@ -162,15 +162,20 @@ def _counted(claims: Iterator[StagedClaim], expected: int) -> Iterator[StagedCla
         raise AccountingError("the staged claims are not the ones the pages counted")
 
 
-def _first_wait(deps: Deps, records: int) -> int:
+def _first_wait(deps: Deps, jobs: list[BulkJob]) -> int:
+    """The time the jobs' records should take at the assumed rate, less the time Salesforce has had
+    the first of them: it works on a job from its close, while the next ones are built and sent (a
+    run of a million claims spends half a minute sending three jobs)."""
     s = deps.settings
-    return wait_for_progress(
-        records,
+    estimate = wait_for_progress(
+        sum(job.records for job in jobs),
         None,
         floor_s=s.upload_poll_seconds,
         cap_s=s.upload_poll_max_seconds,
         assumed_rate_per_s=s.bulk_records_per_second,
     )
+    working_s = deps.now - min((job.submitted_at for job in jobs), default=deps.now)
+    return max(s.upload_poll_seconds, estimate - int(working_s))
 
 
 def _send_collections(
@@ -214,7 +219,8 @@ def _submit_bulk(
             with contextlib.suppress(Exception):  # best effort: never leave an Open job behind
                 gw.bulk_abort(job_id)
             raise
-        jobs.append(BulkJob(job_id, records, polled_at=deps.now, submitted_at=deps.now))
+        closed = deps.now
+        jobs.append(BulkJob(job_id, records, polled_at=closed, submitted_at=closed))
     return jobs
 
 
@@ -242,7 +248,7 @@ def check_upload(deps: Deps, task: UploadCheckTask) -> UploadProgress:
             state.round += 1
             state.jobs = _submit_bulk(deps, gw, run.run_id, claims)
             _save(deps, run.run_id, state, gw)
-            first = _first_wait(deps, len(claims))
+            first = _first_wait(deps, state.jobs)
             return replace(
                 progress, pending=True, round=state.round, jobs=len(state.jobs), poll_seconds=first
             )

@@ -23,6 +23,16 @@ Api = Callable[..., requests.Response]
 HEADER = "Claim_Number__c,Name,Patient_Name__c,Service_Start_Date__c,Charged_Amount__c,Paid__c,Payor_Mapping_Status__c\n"
 
 
+@pytest.fixture(autouse=True, params=["ingest thread", "ingest process"])
+def ingested_where(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: with the jobs ingested on the emulator's thread, and in processes of their
+    own (``bulk_process.py``, which large uploads take), so both run the same contract."""
+    from local.salesforce_emulator import bulk_process
+
+    monkeypatch.setattr(bulk_process, "CHILD_MIN_BYTES", 1 << 40 if request.param == "ingest thread" else 0)
+    return str(request.param)
+
+
 def rows(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 

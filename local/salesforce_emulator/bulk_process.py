@@ -1,0 +1,121 @@
+"""Large Bulk jobs ingested in processes of their own, so the emulator works on several at once.
+
+Salesforce processes a run's jobs in parallel; a single ingest thread cannot (the GIL), and a run of a
+million claims (three jobs) would wait for them one after another. A job whose upload is at least
+``CHILD_MIN_BYTES`` is therefore ingested by ``python -m local.salesforce_emulator.bulk_process``: a
+child that opens the same SQLite database (WAL; its batch transactions and the parent's writes take
+the database's write lock in turn) and runs the very ``Plan`` the ingest thread runs. At most
+``MAX_CHILDREN`` run at once; the next large job waits for a slot, in queue order.
+
+Everything the child needs is in the database and the job's directory, except the schema, which it
+receives pickled on standard input (metadata deployed at run time included). Job state moves by
+read-modify-write inside a database transaction (``BulkJobs._update``), so an abort from the API and
+the child's progress never overwrite each other. A job with row-level faults standing (``lock_row``)
+stays on the ingest thread: the faults live in the parent's memory.
+
+A child that dies fails its job as a crash of the ingest thread does; one killed by ``stop`` leaves
+its job ``InProgress``, and the next start runs it again.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+CHILD_MIN_BYTES = 1 << 20  # about 4,000 claims: below this, starting a process costs more than it gives
+MAX_CHILDREN = 2
+_ROOT = Path(__file__).resolve().parents[2]  # the repository: what ``-m local...`` imports from
+
+
+class JobProcesses:
+    """The running children: a slot each, and a watcher thread that reports how each one ended."""
+
+    def __init__(self, on_crash: Callable[[str, float], None]) -> None:
+        self._on_crash = on_crash  # (job id, started): the child died without finishing its job
+        self._slots = threading.BoundedSemaphore(MAX_CHILDREN)
+        self._lock = threading.Lock()
+        self._running: dict[str, subprocess.Popen[bytes]] = {}
+        self._watchers: list[threading.Thread] = []
+        self._stopping = False
+
+    def start(self, job_id: str, work: dict[str, Any], started: float) -> None:
+        """Ingest one job in a child; waits for a free slot, returns once the child has its work."""
+        self._slots.acquire()
+        try:
+            env = dict(
+                os.environ,
+                PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
+            )
+            proc = subprocess.Popen(  # this interpreter, a module of this package
+                [sys.executable, "-m", "local.salesforce_emulator.bulk_process"],
+                stdin=subprocess.PIPE,
+                env=env,
+            )
+            assert proc.stdin is not None
+            with proc.stdin:
+                pickle.dump({**work, "job_id": job_id, "started": started}, proc.stdin)
+        except BaseException:
+            self._slots.release()
+            raise
+        with self._lock:
+            self._running[job_id] = proc
+            watcher = threading.Thread(target=self._watch, args=(job_id, proc, started), daemon=True)
+            self._watchers = [w for w in self._watchers if w.is_alive()] + [watcher]
+        watcher.start()
+
+    def _watch(self, job_id: str, proc: subprocess.Popen[bytes], started: float) -> None:
+        try:
+            code = proc.wait()
+        finally:
+            with self._lock:
+                self._running.pop(job_id, None)
+                stopping = self._stopping
+            self._slots.release()
+        if code != 0 and not stopping:
+            log.error("bulk job %s: its ingest process ended with exit code %s", job_id, code)
+            self._on_crash(job_id, started)
+
+    def stop(self) -> None:
+        """Kill the running children (their jobs stay InProgress, to run again on the next start)."""
+        with self._lock:
+            self._stopping = True
+            running, watchers = list(self._running.values()), list(self._watchers)
+        for proc in running:
+            proc.kill()
+        for watcher in watchers:
+            watcher.join(timeout=10)
+
+
+def main() -> int:
+    """The child: ingest the job described on standard input, then exit."""
+    from local.salesforce_emulator.bulk import BulkJobs
+    from local.salesforce_emulator.faults import Faults
+    from local.salesforce_emulator.records import Records
+    from local.salesforce_emulator.store import Store
+
+    logging.basicConfig(level=logging.WARNING, format="bulk-ingest %(levelname)s %(message)s")
+    work = pickle.load(sys.stdin.buffer)  # noqa: S301 - written by the parent emulator, on a pipe
+    schema = work["schema"]
+    store = Store(Path(work["db_path"]), schema, create_tables=False)
+    try:
+        jobs = BulkJobs(
+            store, schema, Records(store, schema), Faults(), Path(work["jobs_dir"]), work["user_id"]
+        )
+        jobs.ingest(work["job_id"], float(work.get("started") or time.monotonic()))
+    finally:
+        store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

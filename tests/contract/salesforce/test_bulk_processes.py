@@ -1,0 +1,78 @@
+"""Large Bulk jobs are ingested in processes of their own (``bulk_process.py``): in parallel, as
+Salesforce works on a run's jobs, with every row accounted for, and a dead process fails its job."""
+
+from __future__ import annotations
+
+import csv
+import io
+import signal
+
+import pytest
+
+from local.salesforce_emulator import bulk_process
+from local.salesforce_emulator.server import SalesforceEmulator
+
+from .conftest import wait_for
+from .test_bulk import HEADER, Api, create_job, finished, upload
+
+pytestmark = pytest.mark.contract
+
+ROWS = 50_000  # about 2.5 MB: well above CHILD_MIN_BYTES, and five batches of work per job
+
+
+def _claims(prefix: str, count: int) -> str:
+    lines = [HEADER]
+    for n in range(count):
+        claim = f"{prefix}-{n}"
+        amount = "abc" if n % 1013 == 0 else f"{n % 5000}.{n % 100:02d}"  # a failed row in every batch
+        lines.append(
+            f"{claim},{claim},Patient {n},2024-{n % 12 + 1:02d}-{n % 28 + 1:02d},{amount},true,Mapped\n"
+        )
+    text = "".join(lines)
+    assert len(text.encode()) >= bulk_process.CHILD_MIN_BYTES
+    return text
+
+
+def _submit(api: Api, text: str) -> str:
+    job_id = str(create_job(api)["id"])
+    assert upload(api, job_id, text).status_code == 201
+    assert api("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"}).status_code == 200
+    return job_id
+
+
+def _results(api: Api, job_id: str, kind: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(api("GET", f"jobs/ingest/{job_id}/{kind}/").text)))
+
+
+def test_two_large_jobs_are_ingested_at_once_and_every_row_is_written_or_failed(api: Api) -> None:
+    texts = {"A": _claims("A", ROWS), "B": _claims("B", ROWS)}
+    jobs = {prefix: _submit(api, text) for prefix, text in texts.items()}
+
+    def both_running() -> bool:
+        infos = [api("GET", f"jobs/ingest/{job_id}").json() for job_id in jobs.values()]
+        return all(i["state"] == "InProgress" and int(i["numberRecordsProcessed"]) > 0 for i in infos)
+
+    wait_for(both_running, timeout=60)  # one ingest thread would finish A before it starts B
+
+    for prefix, job_id in jobs.items():
+        info = finished(api, job_id)
+        ok, bad = _results(api, job_id, "successfulResults"), _results(api, job_id, "failedResults")
+        assert info["state"] == "JobComplete"
+        assert int(info["numberRecordsProcessed"]) == ROWS and int(info["numberRecordsFailed"]) == len(bad)
+        expected = [line.split(",", 1)[0] for line in texts[prefix].splitlines()[1:]]
+        assert sorted(r["Claim_Number__c"] for r in ok + bad) == sorted(expected)
+        assert len(bad) == len(range(0, ROWS, 1013)) and all("Charged" in r["sf__Error"] for r in bad)
+        assert len({r["sf__Id"] for r in ok}) == len(ok)  # every written row has a record id of its own
+    query = "SELECT COUNT() FROM Claim__c"
+    written = api("GET", "query", params={"q": query}).json()["totalSize"]
+    assert written == 2 * (ROWS - len(range(0, ROWS, 1013)))
+
+
+def test_an_ingest_process_that_dies_fails_its_job(api: Api, clean: SalesforceEmulator) -> None:
+    job_id = _submit(api, _claims("K", ROWS))
+    running = clean.bulk._processes._running  # the emulator runs in this process: its children are visible
+    proc = wait_for(lambda: running.get(job_id), timeout=30)
+    proc.send_signal(signal.SIGKILL)
+    info = finished(api, job_id)
+    assert info["state"] == "Failed"
+    assert info["errorMessage"] == "InternalServerError : the job could not be processed"
