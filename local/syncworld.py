@@ -43,7 +43,7 @@ def local_settings(ca_bundle: str, **overrides: Any) -> SyncSettings:
         collaboratemd_secret_id=COLLABORATEMD_SECRET,
         ca_bundle=ca_bundle,
         # Bulk polls sleep in real time here (REAL_TIME_WAITS): look after a second at the soonest, and
-        # expect the emulator's throughput (~20,000 records/s for one job, ~28,000 for three) before it is measured.
+        # expect the emulator's throughput (20,000-24,000 records/s per job, two at a time) before it is measured.
         upload_poll_seconds=1,
         bulk_records_per_second=24_000,
     )

@@ -38,7 +38,8 @@ class SyncSettings:
     report_deadline_seconds: int = setting(1800, low=1)  # CollaborateMD gives a report about 15 minutes
     upload_poll_seconds: int = setting(5, low=1)
     # Bulk polls wait for the time the open jobs' remaining records should take at their measured rate
-    # (before any is measured: at bulk_records_per_second), so a job costs a few polls whatever its size.
+    # (before any is measured: at bulk_records_per_second for each job, Salesforce working on a run's
+    # jobs in parallel), so a job costs a few polls whatever its size.
     upload_poll_max_seconds: int = setting(600, low=1)
     bulk_records_per_second: int = setting(2000, low=1)
     upload_deadline_seconds: int = setting(3600, low=1)

@@ -287,10 +287,12 @@ def test_a_check_polls_only_the_jobs_not_yet_seen_final(monkeypatch):
     assert finish_run(deps, FinishTask(RUN, staged.page_count, 30)).succeeded == 30
 
 
-def test_the_first_bulk_wait_counts_the_time_salesforce_has_had_the_first_job(monkeypatch):
-    """StartUpload closes each job as soon as it is sent; Salesforce works on it while the next ones
-    are built. The first wait is the assumed time of every record, less the time since the first close."""
+def test_the_first_bulk_wait_is_when_the_last_job_should_be_done_counted_from_each_close(monkeypatch):
+    """StartUpload closes each job as soon as it is sent; Salesforce works on the run's jobs in
+    parallel, each from its close, while the next ones are built. The first wait is when the last
+    one should be done at the assumed rate (a tenth of margin), counted from each job's close."""
     import functools
+    import math
 
     from claimsync.bulk_csv import bulk_documents
     from claimsync.steps import upload
@@ -303,21 +305,24 @@ def test_the_first_bulk_wait_counts_the_time_salesforce_has_had_the_first_job(mo
     staged = sync_pages(deps, claim_rows(30))
     transform_all(deps, staged)
     monkeypatch.setattr(upload, "bulk_documents", functools.partial(bulk_documents, max_bytes=1_500))
-    real_close = deps.salesforce.bulk_close
+    real_create, real_close, closed = deps.salesforce.bulk_create_job, deps.salesforce.bulk_close, {}
 
-    def slow_to_send(job_id: str) -> None:
+    def slow_to_build(*args: str) -> str:
+        deps.now += 4  # each job's document took 4 s to build
+        return real_create(*args)
+
+    def close(job_id: str) -> None:
         real_close(job_id)
-        deps.now += 4  # the next job takes 4 s to build and send
+        closed[job_id] = deps.now
 
-    monkeypatch.setattr(deps.salesforce, "bulk_close", slow_to_send)
-    started = deps.now
+    monkeypatch.setattr(deps.salesforce, "bulk_create_job", slow_to_build)
+    monkeypatch.setattr(deps.salesforce, "bulk_close", close)
     progress = start_upload(deps, UploadTask(RUN, staged.page_count))
-    first_closed = started + 4
-    assert progress.jobs >= 3 and progress.pending
-    # 30 records at 1 record/s with a tenth of margin: 33 s, of which Salesforce has had the first
-    # job since its close
-    assert progress.poll_seconds == 33 - int(deps.now - first_closed)
-    assert progress.poll_seconds < 33
+    jobs = deps.salesforce.jobs
+    assert progress.jobs == len(jobs) >= 3 and progress.pending
+    expected = max(math.ceil(1.1 * len(jobs[j].rows)) - int(deps.now - closed[j]) for j in jobs)
+    assert progress.poll_seconds == expected
+    assert expected < math.ceil(1.1 * 30)  # all 30 records from the end of StartUpload, one job at a time
 
 
 def test_a_slow_start_cannot_stretch_a_bulk_wait_beyond_the_time_the_job_has_run(monkeypatch):

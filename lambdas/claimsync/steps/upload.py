@@ -163,19 +163,22 @@ def _counted(claims: Iterator[StagedClaim], expected: int) -> Iterator[StagedCla
 
 
 def _first_wait(deps: Deps, jobs: list[BulkJob]) -> int:
-    """The time the jobs' records should take at the assumed rate, less the time Salesforce has had
-    the first of them: it works on a job from its close, while the next ones are built and sent (a
-    run of a million claims spends half a minute sending three jobs)."""
+    """When the last job should be done: Salesforce works on a run's jobs in parallel, each from its
+    close (while the next ones are built and sent: a run of a million claims spends half a minute
+    sending three jobs), at the assumed rate. Between ``upload_poll_seconds`` and the cap."""
     s = deps.settings
-    estimate = wait_for_progress(
-        sum(job.records for job in jobs),
-        None,
-        floor_s=s.upload_poll_seconds,
-        cap_s=s.upload_poll_max_seconds,
-        assumed_rate_per_s=s.bulk_records_per_second,
-    )
-    working_s = deps.now - min((job.submitted_at for job in jobs), default=deps.now)
-    return max(s.upload_poll_seconds, estimate - int(working_s))
+    left = [
+        wait_for_progress(
+            job.records,
+            None,
+            floor_s=0,
+            cap_s=s.upload_poll_max_seconds,
+            assumed_rate_per_s=s.bulk_records_per_second,
+        )
+        - int(deps.now - job.submitted_at)
+        for job in jobs
+    ]
+    return max(s.upload_poll_seconds, *left)
 
 
 def _send_collections(
