@@ -155,3 +155,47 @@ def test_an_expired_report_does_not_block_a_new_start(cmd: CmdClient) -> None:
     second = cmd.start_report()
     assert second != first
     assert cmd.results(first).json()["Status"] == "REPORT TIMED OUT"
+
+
+def test_the_report_file_is_built_when_the_rows_change_and_shared_by_the_reports_on_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """How long a report runs is its configured polls: its ZIP is built when the rows change (the admin
+    call returns once it is), not by each report, however slowly the emulator encodes."""
+    from local.collaboratemd_emulator import engine as engine_module
+    from local.collaboratemd_emulator.generator import GeneratorSettings, generate_rows
+
+    builds: list[int] = []
+    real_build = engine_module.build_zip
+
+    def counted(rows, config, **kw):  # type: ignore[no-untyped-def]
+        builds.append(len(rows))
+        return real_build(rows, config, **kw)
+
+    monkeypatch.setattr(engine_module, "build_zip", counted)
+    engine = engine_module.ReportEngine(
+        customer="c",
+        report_id="r",
+        filter_id="f",
+        rows=[],
+        config=engine_module.EmulatorConfig(running_polls=0),
+    )
+
+    def report() -> bytes:
+        identifier = engine.start_report("c", "r", "f").identifier
+        reply = engine.fetch_results("c", str(identifier))
+        assert reply.status == engine_module.SUCCESS
+        return base64.b64decode(str(reply.data))
+
+    engine.replace_rows(generate_rows(GeneratorSettings(claims=50, seed=1)))
+    assert builds == [50]  # built by the change itself
+    first, second = report(), report()
+    assert builds == [50] and first == second
+    with zipfile.ZipFile(io.BytesIO(first)) as archive:
+        assert len(json.loads(archive.read("report.json"))) == 50
+    engine.mutate(0.5, seed=2)
+    assert builds == [50, 50] and report() != first
+    engine.update_config({"members": ["csv"]})  # another member layout: built by the next report
+    with zipfile.ZipFile(io.BytesIO(report())) as archive:
+        assert archive.namelist() == ["report.csv"]
+    assert builds == [50, 50, 50]
