@@ -14,7 +14,8 @@ the child's progress never overwrite each other. A job with row-level faults sta
 stays on the ingest thread: the faults live in the parent's memory.
 
 A child that dies fails its job as a crash of the ingest thread does; one killed by ``stop`` leaves
-its job ``InProgress``, and the next start runs it again.
+its job ``InProgress``, and the next start runs it again. A child whose emulator is killed ends itself
+(it is given the emulator's pid and watches for being orphaned).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ class JobProcesses:
                 PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
             )
             proc = subprocess.Popen(  # this interpreter, a module of this package
-                [sys.executable, "-m", "local.salesforce_emulator.bulk_process"],
+                [sys.executable, "-m", "local.salesforce_emulator.bulk_process", str(os.getpid())],
                 stdin=subprocess.PIPE,
                 env=env,
             )
@@ -96,8 +97,22 @@ class JobProcesses:
             watcher.join(timeout=10)
 
 
-def main() -> int:
-    """The child: ingest the job described on standard input, then exit."""
+def _exit_with_parent(parent_pid: int) -> None:
+    """End this process if the emulator's is gone (killed, not stopped): its job is run again on the
+    emulator's next start, and nothing is left writing into a state directory nobody serves. The pid
+    comes from the parent, as the process may have been orphaned before this runs."""
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def main(argv: list[str]) -> int:
+    """The child: ingest the job described on standard input, then exit. ``argv``: the emulator's pid."""
+    _exit_with_parent(int(argv[0]) if argv else os.getppid())
     from local.salesforce_emulator.bulk import BulkJobs
     from local.salesforce_emulator.faults import Faults
     from local.salesforce_emulator.records import Records
@@ -118,4 +133,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

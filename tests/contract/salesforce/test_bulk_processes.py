@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +80,42 @@ def test_an_ingest_process_that_dies_fails_its_job(api: Api, clean: SalesforceEm
     info = finished(api, job_id)
     assert info["state"] == "Failed"
     assert info["errorMessage"] == "InternalServerError : the job could not be processed"
+
+
+def test_an_ingest_process_ends_when_the_emulator_process_is_killed() -> None:
+    # A stand-in for the emulator starts an ingest process and is killed, as `kill -9` of the emulator
+    # would be. The write end of the child's stdin is also held by a `sleep`, so the child is not ended
+    # by its work pipe closing (as it would not be mid-ingest): only its parent watch can end it.
+    stand_in = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import os, subprocess, sys, time\n"
+            "r, w = os.pipe()\n"
+            "child = subprocess.Popen([sys.executable, '-m', 'local.salesforce_emulator.bulk_process',"
+            " str(os.getpid())], stdin=r)\n"
+            "holder = subprocess.Popen(['sleep', '60'], pass_fds=(w,))\n"
+            "print(child.pid, holder.pid, flush=True)\n"
+            "time.sleep(60)\n",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=bulk_process._ROOT,
+    )
+    assert stand_in.stdout is not None
+    child_pid, holder_pid = map(int, stand_in.stdout.readline().split())
+    try:
+        stand_in.kill()
+        stand_in.wait(timeout=10)
+        wait_for(lambda: _ended(child_pid), timeout=15)
+    finally:
+        os.kill(holder_pid, signal.SIGKILL)
+
+
+def _ended(pid: int) -> bool:
+    """The process has exited: it is gone, or a zombie waiting for init to reap it."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return True
+    return stat.rsplit(")", 1)[1].split()[0] == "Z"
