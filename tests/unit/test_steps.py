@@ -208,11 +208,17 @@ def test_the_claim_index_tells_each_rows_story():
     assert index["c00002"][0]["outcome"] == "new" and index["c00002"][0]["result"] == "succeeded"
 
 
-def test_bulk_polls_until_done_then_resubmits_locked_rows_in_a_new_round():
-    deps = FakeDeps()
-    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "collections_max_rows": 2})
+def _thirty_claims_for_bulk(deps: FakeDeps, **settings: int) -> ReportStaged:
+    """30 claims staged and transformed, with settings that send them through Bulk."""
+    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "collections_max_rows": 2, **settings})
     staged = sync_pages(deps, claim_rows(30))
     transform_all(deps, staged)
+    return staged
+
+
+def test_bulk_polls_until_done_then_resubmits_locked_rows_in_a_new_round():
+    deps = FakeDeps()
+    staged = _thirty_claims_for_bulk(deps)
     deps.salesforce.job_polls = 2
     deps.salesforce.lock_failures = {f"C{i:05d}": 1 for i in range(5)}
     progress = start_upload(deps, UploadTask(RUN, staged.page_count))
@@ -234,9 +240,7 @@ def test_finish_takes_failed_claims_out_of_the_snapshot_and_marks_them_in_the_in
     from claimsync.transform import external_id_key
 
     deps = FakeDeps()
-    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "collections_max_rows": 2})
-    staged = sync_pages(deps, claim_rows(30))
-    transform_all(deps, staged)
+    staged = _thirty_claims_for_bulk(deps)
     deps.salesforce.lock_failures = {"C00003": 99}  # fails past every retry round
     progress = start_upload(deps, UploadTask(RUN, staged.page_count))
     for _ in range(10):
@@ -266,9 +270,7 @@ def test_a_check_polls_only_the_jobs_not_yet_seen_final(monkeypatch):
     from claimsync.steps import upload
 
     deps = FakeDeps()
-    deps.settings = type(deps.settings)(**{**deps.settings.__dict__, "collections_max_rows": 2})
-    staged = sync_pages(deps, claim_rows(30))
-    transform_all(deps, staged)
+    staged = _thirty_claims_for_bulk(deps)
     monkeypatch.setattr(upload, "bulk_documents", functools.partial(bulk_documents, max_bytes=1_500))
     progress = start_upload(deps, UploadTask(RUN, staged.page_count))
     jobs = list(deps.salesforce.jobs.values())
@@ -298,12 +300,7 @@ def test_the_first_bulk_wait_is_when_the_last_job_should_be_done_counted_from_ea
     from claimsync.steps import upload
 
     deps = FakeDeps()
-    deps.settings = type(deps.settings)(
-        **{**deps.settings.__dict__, "collections_max_rows": 2, "upload_poll_seconds": 1,
-           "bulk_records_per_second": 1}
-    )  # fmt: skip
-    staged = sync_pages(deps, claim_rows(30))
-    transform_all(deps, staged)
+    staged = _thirty_claims_for_bulk(deps, upload_poll_seconds=1, bulk_records_per_second=1)
     monkeypatch.setattr(upload, "bulk_documents", functools.partial(bulk_documents, max_bytes=1_500))
     real_create, real_close, closed = deps.salesforce.bulk_create_job, deps.salesforce.bulk_close, {}
 
@@ -330,12 +327,7 @@ def test_a_slow_start_cannot_stretch_a_bulk_wait_beyond_the_time_the_job_has_run
     low. Each wait is at most the time the job has run so far, so polls double instead of the run
     sleeping for the cap."""
     deps = FakeDeps()
-    deps.settings = type(deps.settings)(
-        **{**deps.settings.__dict__, "collections_max_rows": 2, "upload_poll_seconds": 1,
-           "bulk_records_per_second": 30}
-    )  # fmt: skip
-    staged = sync_pages(deps, claim_rows(30))
-    transform_all(deps, staged)
+    staged = _thirty_claims_for_bulk(deps, upload_poll_seconds=1, bulk_records_per_second=30)
     deps.salesforce.job_polls = 6
     real_bulk_job = deps.salesforce.bulk_job
 
