@@ -223,8 +223,7 @@ class ReportEngine:
         with self._lock:
             self._rows = list(rows)
             count = len(self._rows)
-        self.persist()
-        self._build_file()
+        self._rows_changed()
         return count
 
     def _file_locked(self) -> ReportFile:
@@ -233,7 +232,9 @@ class ReportEngine:
             self._file = ReportFile(self._rows, self._config)
         return self._file
 
-    def _build_file(self) -> None:
+    def _rows_changed(self) -> None:
+        """After every change of the rows: write them to the rows file and build their ZIP."""
+        self.persist()
         with self._lock:
             file = self._file_locked()
         file.get()
@@ -245,8 +246,7 @@ class ReportEngine:
             except ValueError as exc:
                 raise EngineInputError(str(exc)) from None
             self._rows = new_rows
-        self.persist()
-        self._build_file()
+        self._rows_changed()
         return changed
 
     def patch_rows(
@@ -282,8 +282,7 @@ class ReportEngine:
             new_rows.extend(append)
             self._rows = new_rows
             result = {"updated": updated, "deleted": deleted, "appended": len(append), "count": len(new_rows)}
-        self.persist()
-        self._build_file()
+        self._rows_changed()
         return result
 
     def persist(self) -> None:

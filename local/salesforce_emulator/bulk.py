@@ -361,8 +361,13 @@ class BulkJobs:
             self._finish_failed(job_id, "InvalidBatch : No data was uploaded for this job", started)
             return
         if upload.stat().st_size >= bulk_process.CHILD_MIN_BYTES and not self.faults.locking_rows:
-            work = {"db_path": str(self.store.path), "schema": self.schema, "jobs_dir": str(self.jobs_dir)}
-            self._processes.start(job_id, {**work, "user_id": self.user_id}, started)
+            work = {
+                "db_path": str(self.store.path),
+                "schema": self.schema,
+                "jobs_dir": str(self.jobs_dir),
+                "user_id": self.user_id,
+            }
+            self._processes.start(job_id, work, started)
             return
         self.ingest(job_id, started)
 

@@ -377,11 +377,10 @@ class _Batch:
             for n, row in enumerate(self.rows)
             if errors[n] is None
         )
-        failed = [n for n, err in enumerate(errors) if err is not None]
-        for n in failed:
-            err = errors[n]
-            assert err is not None
-            bad_w.writerow([self.keys[n] if self.by_id else "", err.as_bulk(), *self.rows[n]])
+        failed = [(n, err) for n, err in enumerate(errors) if err is not None]
+        bad_w.writerows(
+            [self.keys[n] if self.by_id else "", err.as_bulk(), *self.rows[n]] for n, err in failed
+        )
         return len(failed)
 
 
