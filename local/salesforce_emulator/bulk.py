@@ -2,9 +2,9 @@
 
 A job goes Open -> (one CSV upload) -> UploadComplete -> InProgress -> JobComplete | Failed, or
 Aborted from any state before it finishes. Closed jobs are taken in order by a background worker
-thread, which ingests a small one itself (``bulk_rows.py``: a check pass, then batches of writes) and
-hands a large one to a process of its own, so large jobs are ingested in parallel as Salesforce does
-(``bulk_process.py``). The upload is streamed to ``state_dir/jobs/<id>/upload.csv``; results are CSV
+thread, which checks each one's upload (``bulk_rows.py``) and writes a small one itself (batches of
+writes); a large one is split into parts written by processes of their own, side by side as
+Salesforce processes a job's chunks and a run's jobs in parallel (``bulk_process.py``). The upload is streamed to ``state_dir/jobs/<id>/upload.csv``; results are CSV
 files next to it.
 
 What happens to the rows (and the semantics clients rely on) is in ``bulk_rows.py``.
@@ -23,7 +23,16 @@ from typing import IO, Any
 
 from local.salesforce_emulator import bulk_process
 from local.salesforce_emulator import fields as F
-from local.salesforce_emulator.bulk_rows import DELIMITERS, JobFailed, Plan
+from local.salesforce_emulator.bulk_rows import (
+    BATCH_SIZE,
+    DELIMITERS,
+    JobFailed,
+    Part,
+    Plan,
+    assemble_results,
+    discard_parts,
+    split,
+)
 from local.salesforce_emulator.faults import Faults
 from local.salesforce_emulator.records import Records
 from local.salesforce_emulator.schema import FieldDef, ObjectDef, Schema
@@ -84,7 +93,8 @@ class BulkJobs:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._worker: threading.Thread | None = None
         self._held: list[str] = []  # queued jobs the hold_jobs fault keeps from processing
-        self._processes = bulk_process.JobProcesses(self._crashed)
+        self._open_parts: dict[str, tuple[int, int]] = {}  # job id -> (parts being written, parts)
+        self._processes = bulk_process.JobProcesses(self._part_ended)
 
     # -- lifecycle of the worker ------------------------------------------------------------------
 
@@ -347,7 +357,7 @@ class BulkJobs:
             if self.faults.hold_jobs:
                 self._held.append(job_id)  # stays UploadComplete (queued) until released
                 return
-            info = self._update(job_id, state="InProgress")
+            info = self._update(job_id, state="InProgress", numberRecordsProcessed=0, numberRecordsFailed=0)
         started = time.monotonic()
         if self.faults.take_fail_job():
             self._finish_failed(
@@ -360,38 +370,75 @@ class BulkJobs:
         if not info["_uploaded"] or not upload.exists():
             self._finish_failed(job_id, "InvalidBatch : No data was uploaded for this job", started)
             return
-        if upload.stat().st_size >= bulk_process.CHILD_MIN_BYTES and not self.faults.locking_rows:
-            work = {
-                "db_path": str(self.store.path),
-                "schema": self.schema,
-                "jobs_dir": str(self.jobs_dir),
-                "user_id": self.user_id,
-            }
-            self._processes.start(job_id, work, started)
-            return
-        self.ingest(job_id, started)
-
-    def ingest(self, job_id: str, started: float) -> None:
-        """Check and write an ``InProgress`` job's upload, then finish it (here or in an ingest process)."""
-        info = self.get(job_id)
+        in_processes = upload.stat().st_size >= bulk_process.CHILD_MIN_BYTES and not self.faults.locking_rows
+        plan = Plan(self, info, upload)
         try:
-            plan = Plan(self, info, self.jobs_dir / job_id / "upload.csv")
-            plan.check()
+            every = bulk_process.SPLIT_ROWS if in_processes else BATCH_SIZE
+            starts, rows = plan.check(every)
         except JobFailed as exc:
             self._finish_failed(job_id, str(exc), started)
             return
-        processed, failed, aborted = plan.run()
+        parts = split(starts, every, rows, bulk_process.MAX_CHILDREN if in_processes else 1)
+        if not in_processes:
+            plan.run(parts[0])
+            self._complete(job_id, 1, started)
+            return
+        with self._mutex:
+            self._open_parts[job_id] = (len(parts), len(parts))
+        work = {
+            "db_path": str(self.store.path),
+            "schema": self.schema,
+            "jobs_dir": str(self.jobs_dir),
+            "user_id": self.user_id,
+            "duplicates": plan.duplicates,
+        }
+        for part in parts:
+            if not self._processes.start(job_id, part, work, started):
+                return  # the emulator is stopping: the job runs again on its next start
+
+    def ingest_part(self, job_id: str, part: Part, duplicates: set[str]) -> None:
+        """Write one part of a checked ``InProgress`` job's upload (in an ingest process)."""
+        plan = Plan(self, self.get(job_id), self.jobs_dir / job_id / "upload.csv")
+        plan.read_header()
+        plan.duplicates = duplicates
+        plan.run(part)
+
+    def _part_ended(self, job_id: str, started: float, ok: bool) -> None:
+        """An ingest process ended (``ok``: with its part written); the last one finishes the job."""
+        if not ok:
+            self._crashed(job_id, started)
+        with self._mutex:
+            left, parts = self._open_parts[job_id]
+            if left > 1:
+                self._open_parts[job_id] = (left - 1, parts)
+                return
+            del self._open_parts[job_id]
+        self._complete(job_id, parts, started)
+
+    def _complete(self, job_id: str, parts: int, started: float) -> None:
+        """Every part is done: the results files joined, then the job final (JobComplete, unless it
+        was aborted or failed meanwhile). A failed job's results are its unprocessed upload."""
+        job_dir = self.jobs_dir / job_id
+        if self._state(job_id) == "Failed":
+            discard_parts(job_dir)
+            return
+        assemble_results(job_dir, parts)
         elapsed = int((time.monotonic() - started) * 1000)
         with self._mutex, self.store.transaction():
-            changes: dict[str, Any] = {
-                "numberRecordsProcessed": processed,
-                "numberRecordsFailed": failed,
-                "totalProcessingTime": elapsed,
-                "apiActiveProcessingTime": elapsed,
-            }
-            if not aborted and self._state(job_id) == "InProgress":
+            changes: dict[str, Any] = {"totalProcessingTime": elapsed, "apiActiveProcessingTime": elapsed}
+            if self._state(job_id) == "InProgress":
                 changes["state"] = "JobComplete"
             self._update(job_id, **changes)
+
+    def _count(self, job_id: str, processed: int, failed: int) -> None:
+        """A batch's rows added to the job's counts, inside the batch's transaction (which makes the
+        read-modify-write safe from the other writers, in this process or another; the job mutex is
+        not taken, as an API call holding it may be waiting for that transaction)."""
+        info = self.get(job_id)
+        info["numberRecordsProcessed"] += processed
+        info["numberRecordsFailed"] += failed
+        info["systemModstamp"] = F.now_sf()
+        self.store.save_job(info, time.time())
 
 
 def _upsert_field(obj: ObjectDef, ext_name: Any) -> FieldDef:

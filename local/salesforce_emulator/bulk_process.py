@@ -1,17 +1,22 @@
-"""Large Bulk jobs ingested in processes of their own, so the emulator works on several at once.
+"""Large Bulk jobs written by processes of their own, so the emulator works as Salesforce does: on a
+job's chunks, and on a run's jobs, in parallel.
 
-Salesforce processes a run's jobs in parallel; a single ingest thread cannot (the GIL), and a run of a
-million claims (three jobs) would wait for them one after another. A job whose upload is at least
-``CHILD_MIN_BYTES`` is therefore ingested by ``python -m local.salesforce_emulator.bulk_process``: a
-child that opens the same SQLite database (WAL; its batch transactions and the parent's writes take
-the database's write lock in turn) and runs the very ``Plan`` the ingest thread runs. At most
-``MAX_CHILDREN`` run at once; the next large job waits for a slot, in queue order.
+A single ingest thread cannot (the GIL): a run of a million claims (three jobs of about 330,000
+records) would wait for them one after another, the last alone on one core. A job whose upload is at
+least ``CHILD_MIN_BYTES`` is therefore checked by the ingest thread, which notes where each stretch
+of ``SPLIT_ROWS`` rows starts, and split into up to ``MAX_CHILDREN`` parts of whole stretches; each
+part is written by ``python -m local.salesforce_emulator.bulk_process``, a child that opens the same
+SQLite database (WAL; its batch transactions and the other writers take the database's write lock
+in turn) and runs the very ``Plan.run`` the ingest thread runs on a small job. At most
+``MAX_CHILDREN`` run at once; the next part waits for a slot, in queue order. The last part to end
+finishes the job: its results files are the parts' joined in upload order (``assemble_results``).
 
-Everything the child needs is in the database and the job's directory, except the schema, which it
-receives pickled on standard input (metadata deployed at run time included). Job state moves by
-read-modify-write inside a database transaction (``BulkJobs._update``), so an abort from the API and
-the child's progress never overwrite each other. A job with row-level faults standing (``lock_row``)
-stays on the ingest thread: the faults live in the parent's memory.
+Everything a child needs is in the database and the job's directory, except the schema and the
+upload's repeated external ids, which it receives pickled on standard input (metadata deployed at
+run time included). Job state and counts move by read-modify-write inside a database transaction
+(``BulkJobs._update``, ``BulkJobs._count``), so an abort from the API and the parts' progress never
+overwrite each other. A job with row-level faults standing (``lock_row``) stays on the ingest
+thread: the faults live in the parent's memory.
 
 A child that dies fails its job as a crash of the ingest thread does; one killed by ``stop`` leaves
 its job ``InProgress``, and the next start runs it again. A child whose emulator is killed ends itself
@@ -29,30 +34,39 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.salesforce_emulator.bulk_rows import Part
 
 log = logging.getLogger(__name__)
 
 CHILD_MIN_BYTES = 1 << 20  # about 4,000 claims: below this, starting a process costs more than it gives
-MAX_CHILDREN = 2
+MAX_CHILDREN = 2  # this machine's cores; more writers would queue for SQLite's write lock
+SPLIT_ROWS = 10_000  # Salesforce's chunk: a job splits into parts of whole chunks (tests split finer)
 _ROOT = Path(__file__).resolve().parents[2]  # the repository: what ``-m local...`` imports from
 
 
 class JobProcesses:
     """The running children: a slot each, and a watcher thread that reports how each one ended."""
 
-    def __init__(self, on_crash: Callable[[str, float], None]) -> None:
-        self._on_crash = on_crash  # (job id, started): the child died without finishing its job
+    def __init__(self, on_end: Callable[[str, float, bool], None]) -> None:
+        self._on_end = on_end  # (job id, started, the part was written): a child ended
         self._slots = threading.BoundedSemaphore(MAX_CHILDREN)
         self._lock = threading.Lock()
-        self._running: dict[str, subprocess.Popen[bytes]] = {}
+        self._running: dict[tuple[str, int], subprocess.Popen[bytes]] = {}  # (job id, part) -> child
         self._watchers: list[threading.Thread] = []
         self._stopping = False
 
-    def start(self, job_id: str, work: dict[str, Any], started: float) -> None:
-        """Ingest one job in a child; waits for a free slot, returns once the child has its work."""
+    def start(self, job_id: str, part: Part, work: dict[str, Any], started: float) -> bool:
+        """Write one part of a job in a child; waits for a free slot, returns once the child has its
+        work (False: the emulator is stopping, nothing was started)."""
         self._slots.acquire()
         try:
+            with self._lock:
+                if self._stopping:
+                    self._slots.release()
+                    return False
             env = dict(
                 os.environ,
                 PYTHONPATH=os.pathsep.join(filter(None, [str(_ROOT), os.environ.get("PYTHONPATH")])),
@@ -64,27 +78,30 @@ class JobProcesses:
             )
             assert proc.stdin is not None
             with proc.stdin:
-                pickle.dump({**work, "job_id": job_id, "started": started}, proc.stdin)
+                pickle.dump({**work, "job_id": job_id, "part": part}, proc.stdin)
         except BaseException:
             self._slots.release()
             raise
         with self._lock:
-            self._running[job_id] = proc
-            watcher = threading.Thread(target=self._watch, args=(job_id, proc, started), daemon=True)
+            self._running[(job_id, part.index)] = proc
+            watcher = threading.Thread(target=self._watch, args=(job_id, part, proc, started), daemon=True)
             self._watchers = [w for w in self._watchers if w.is_alive()] + [watcher]
         watcher.start()
+        return True
 
-    def _watch(self, job_id: str, proc: subprocess.Popen[bytes], started: float) -> None:
+    def _watch(self, job_id: str, part: Part, proc: subprocess.Popen[bytes], started: float) -> None:
         try:
             code = proc.wait()
         finally:
             with self._lock:
-                self._running.pop(job_id, None)
+                self._running.pop((job_id, part.index), None)
                 stopping = self._stopping
             self._slots.release()
-        if code != 0 and not stopping:
-            log.error("bulk job %s: its ingest process ended with exit code %s", job_id, code)
-            self._on_crash(job_id, started)
+        if stopping:
+            return  # the job stays InProgress, to run again on the next start
+        if code != 0:
+            log.error("bulk job %s: the process of part %s ended with exit code %s", job_id, part.index, code)
+        self._on_end(job_id, started, code == 0)
 
     def stop(self) -> None:
         """Kill the running children (their jobs stay InProgress, to run again on the next start)."""
@@ -111,7 +128,8 @@ def _exit_with_parent(parent_pid: int) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """The child: ingest the job described on standard input, then exit. ``argv``: the emulator's pid."""
+    """The child: write the part of a job described on standard input, then exit. ``argv``: the
+    emulator's pid."""
     _exit_with_parent(int(argv[0]) if argv else os.getppid())
     from local.salesforce_emulator.bulk import BulkJobs
     from local.salesforce_emulator.faults import Faults
@@ -126,7 +144,7 @@ def main(argv: list[str]) -> int:
         jobs = BulkJobs(
             store, schema, Records(store, schema), Faults(), Path(work["jobs_dir"]), work["user_id"]
         )
-        jobs.ingest(work["job_id"], float(work.get("started") or time.monotonic()))
+        jobs.ingest_part(work["job_id"], work["part"], work["duplicates"])
     finally:
         store.close()
     return 0

@@ -3,6 +3,11 @@ column counts, repeated external ids), then writes it in batches of 10,000 rows,
 transaction taken through the named steps of ``_Batch``. The upload is read twice (the check pass,
 then the write pass), so memory stays flat whatever the file size.
 
+The write pass runs by ``Part``: a stretch of the upload's rows that one process writes, as
+Salesforce splits a job into chunks it processes in parallel. The check pass notes where every
+``every`` rows start; a part's results go to files of its own (``<kind>.<part>.part``) that
+``assemble_results`` joins, in upload order, once every part is done.
+
 Semantics that matter to clients (and that the emulator keeps faithfully):
 - an empty cell is ignored on update and null on insert; ``#N/A`` sets null;
 - an external id repeated in one job fails every row that carries it
@@ -15,8 +20,12 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+import math
 import os
-from collections.abc import Iterator
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
@@ -33,8 +42,49 @@ _MISS = object()
 DELIMITERS = {"COMMA": ",", "TAB": "\t", "PIPE": "|", "SEMICOLON": ";", "CARET": "^", "BACKQUOTE": "`"}
 
 
+RESULT_KINDS = ("success", "failed", "unprocessed")  # results file names, without ".csv"
+
+
 class JobFailed(Exception):
     """The whole job fails with this ``errorMessage``."""
+
+
+@dataclass(frozen=True)
+class Part:
+    """A stretch of a job's rows, written by one process: the ``rows`` rows from text position
+    ``start`` of the upload (``TextIOWrapper.tell``; the first part's starts after the header)."""
+
+    index: int
+    start: int
+    rows: int
+
+
+def split(starts: list[int], every: int, total: int, parts: int) -> list[Part]:
+    """``total`` rows whose stretches of ``every`` rows start at ``starts``, in at most ``parts``
+    parts of whole stretches, as even as they go."""
+    per_part = max(1, math.ceil(len(starts) / parts))
+    return [
+        Part(index, starts[first], min(total, (first + per_part) * every) - first * every)
+        for index, first in enumerate(range(0, len(starts), per_part))
+    ]
+
+
+def assemble_results(job_dir: Path, parts: int) -> None:
+    """Each results file from its parts' files, in part order (the first part's holds the header)."""
+    for kind in RESULT_KINDS:
+        first = job_dir / f"{kind}.0.part"
+        with open(first, "ab") as out:
+            for index in range(1, parts):
+                piece = job_dir / f"{kind}.{index}.part"
+                with open(piece, "rb") as src:
+                    shutil.copyfileobj(src, out, 1 << 20)
+                piece.unlink()
+        os.replace(first, job_dir / f"{kind}.csv")
+
+
+def discard_parts(job_dir: Path) -> None:
+    for piece in job_dir.glob("*.part"):
+        piece.unlink(missing_ok=True)
 
 
 class Plan:
@@ -61,13 +111,15 @@ class Plan:
         self.key_index: int | None = None
         self.duplicates: set[str] = set()
 
-    def _reader(self, fh: IO[str]) -> Iterator[list[str]]:
+    def _reader(self, fh: Iterable[str]) -> Iterator[list[str]]:
         return csv.reader(fh, delimiter=self.delimiter, strict=True)
 
     def _open(self) -> IO[str]:
         return open(self.upload, encoding="utf-8-sig", newline="")
 
-    def check(self) -> None:
+    def check(self, every: int = BATCH_SIZE) -> tuple[list[int], int]:
+        """The upload checked whole (line ending, header, column counts, repeated external ids):
+        the text positions where each stretch of ``every`` rows starts, and the number of rows."""
         with open(self.upload, "rb") as raw:
             first = raw.readline()
         crlf = first.endswith(b"\r\n")
@@ -76,9 +128,11 @@ class Plan:
                 "ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is "
                 f"{self.info['lineEnding']}"
             )
+        starts: list[int] = []
+        rows = 0
         try:
             with self._open() as fh:
-                reader = self._reader(fh)
+                reader = self._reader(iter(fh.readline, ""))  # readline, not next(): fh.tell() works
                 header = next(reader, None)
                 if not header or header == [""]:
                     raise JobFailed("InvalidBatch : Failed to parse CSV header: the file is empty")
@@ -86,14 +140,21 @@ class Plan:
                 counts: dict[str, int] = {}
                 width = len(header)
                 ki = self.key_index
+                at = fh.tell()  # where the next row starts
                 for line_no, row in enumerate(reader, start=2):
                     if len(row) != width:
                         if row == [] or row == [""]:
+                            at = fh.tell()
                             continue
                         raise JobFailed(
                             f"InvalidBatch : Wrong number of columns in row {line_no}: "
                             f"expected {width}, found {len(row)}"
                         )
+                    if rows % every == 0:
+                        starts.append(at)
+                    rows += 1
+                    if rows % every == 0:
+                        at = fh.tell()
                     if ki is not None:
                         key = row[ki].strip().lower()
                         if key:
@@ -104,6 +165,12 @@ class Plan:
             raise JobFailed("InvalidBatch : Failed to parse CSV: the data is not valid UTF-8") from None
         if self.operation == "upsert":
             self.duplicates = {k for k, n in counts.items() if n > 1}
+        return starts or [at], rows
+
+    def read_header(self) -> None:
+        """The header mapped, for a process that writes a part of an upload already checked."""
+        with self._open() as fh:
+            self._map_header(next(self._reader(fh)))
 
     def _map_header(self, header: list[str]) -> None:
         self.header = header
@@ -141,57 +208,38 @@ class Plan:
             raise JobFailed(f"InvalidBatch : Field name not found : {self.ext.name}")
         raise JobFailed("InvalidBatch : Field name not found : Id")
 
-    def run(self) -> tuple[int, int, bool]:
-        """Process every row; returns (processed, failed, aborted)."""
+    def run(self, part: Part) -> tuple[int, int, bool]:
+        """Write the part's rows, batch by batch, each batch's counts added to the job's as it is
+        done; returns (processed, failed, aborted). A job no longer ``InProgress`` (aborted) stops
+        at the next batch: the part's rows not written go to its unprocessed records."""
         processed = failed = 0
         aborted = False
         job_id = self.info["id"]
         header_csv = _csv_line(self.header)
-        ok_tmp, bad_tmp, un_tmp = (self.dir / f"{n}.tmp" for n in ("success", "failed", "unprocessed"))
+        ok_path, bad_path, un_path = (self.dir / f"{kind}.{part.index}.part" for kind in RESULT_KINDS)
         with (
             self._open() as fh,
-            open(ok_tmp, "w", encoding="utf-8", newline="") as ok_fh,
-            open(bad_tmp, "w", encoding="utf-8", newline="") as bad_fh,
+            open(ok_path, "w", encoding="utf-8", newline="") as ok_fh,
+            open(bad_path, "w", encoding="utf-8", newline="") as bad_fh,
+            open(un_path, "w", encoding="utf-8", newline="") as un_fh,
         ):
-            ok_fh.write('"sf__Id","sf__Created",' + header_csv)
-            bad_fh.write('"sf__Id","sf__Error",' + header_csv)
+            if part.index == 0:
+                ok_fh.write('"sf__Id","sf__Created",' + header_csv)
+                bad_fh.write('"sf__Id","sf__Error",' + header_csv)
+                un_fh.write(header_csv)
             ok_w = csv.writer(ok_fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
             bad_w = csv.writer(bad_fh, quoting=csv.QUOTE_ALL, lineterminator="\n")
-            reader = self._reader(fh)
-            next(reader)
-            batch: list[list[str]] = []
-            for row in reader:
-                if not row or row == [""]:
-                    continue
-                batch.append(row)
-                if len(batch) == BATCH_SIZE:
-                    if self.jobs._state(job_id) != "InProgress":
-                        aborted = True
-                        break
-                    p, f = self._batch(batch, ok_w, bad_w)
-                    processed, failed, batch = processed + p, failed + f, []
-                    # as Salesforce does: the job's counts move while it runs, batch by batch
-                    self.jobs._update(job_id, numberRecordsProcessed=processed, numberRecordsFailed=failed)
-            if aborted:
-                with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
-                    un_fh.write(header_csv)
-                    un_w = csv.writer(un_fh, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")
-                    un_w.writerows(batch)
-                    un_w.writerows(r for r in reader if r and r != [""])
-            elif batch:
+            fh.seek(part.start)
+            rows = _rows(self._reader(fh), part.rows)
+            while batch := list(itertools.islice(rows, BATCH_SIZE)):
                 if self.jobs._state(job_id) != "InProgress":
                     aborted = True
-                    with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
-                        un_fh.write(header_csv)
-                        csv.writer(un_fh, lineterminator="\n").writerows(batch)
-                else:
-                    p, f = self._batch(batch, ok_w, bad_w)
-                    processed, failed = processed + p, failed + f
-        if not aborted:
-            with open(un_tmp, "w", encoding="utf-8", newline="") as un_fh:
-                un_fh.write(header_csv)
-        for tmp, name in ((ok_tmp, "success.csv"), (bad_tmp, "failed.csv"), (un_tmp, "unprocessed.csv")):
-            os.replace(tmp, self.dir / name)
+                    un_w = csv.writer(un_fh, lineterminator="\n")
+                    un_w.writerows(batch)
+                    un_w.writerows(rows)
+                    break
+                p, f = self._batch(batch, ok_w, bad_w)
+                processed, failed = processed + p, failed + f
         return processed, failed, aborted
 
     def _convert(self, row: list[str]) -> dict[str, Any]:
@@ -228,6 +276,8 @@ class Plan:
             now = F.now_sf()
             batch.insert(now)
             batch.update_or_delete(now)
+            # as Salesforce does: the job's counts move while it runs, batch by batch, with its rows
+            self.jobs._count(self.info["id"], len(rows), batch.failed())
         return len(rows), batch.write_results(ok_w, bad_w)
 
 
@@ -368,6 +418,9 @@ class _Batch:
             if err:
                 self.errors[n] = err
 
+    def failed(self) -> int:
+        return sum(1 for err in self.errors if err is not None)
+
     def write_results(self, ok_w: Any, bad_w: Any) -> int:
         """Each row to the success or the failed results, in upload order; the number failed."""
         inserted = set(self.inserts)
@@ -387,6 +440,19 @@ class _Batch:
 def _missing_required(required: list[str], values: dict[str, Any], inserting: bool) -> list[str]:
     """Required fields left empty: on insert every one not given, on update every one set to null."""
     return [name for name in required if (inserting or name in values) and values.get(name) is None]
+
+
+def _rows(reader: Iterator[list[str]], count: int) -> Iterator[list[str]]:
+    """The next ``count`` rows of ``reader``, blank lines skipped (they are not rows)."""
+    if count <= 0:
+        return
+    for row in reader:
+        if not row or row == [""]:
+            continue
+        yield row
+        count -= 1
+        if count == 0:
+            return
 
 
 def _csv_line(values: list[str]) -> str:

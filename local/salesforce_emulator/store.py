@@ -10,7 +10,9 @@ Tables are created from the schema and gain columns when the metadata gains fiel
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
 import json
+import os
 import re
 import sqlite3
 import threading
@@ -60,6 +62,7 @@ class Store:
             obj.name: list(obj.fields.values()) for obj in schema.objects.values()
         }
         self._depth = 0
+        self._writer_fd = os.open(f"{path}.writer", os.O_RDWR | os.O_CREAT, 0o600)  # see transaction()
         if create_tables:
             self._create_tables()
 
@@ -109,21 +112,32 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A transaction; nested use becomes a savepoint, so an inner failure undoes only its part."""
+        """A transaction; nested use becomes a savepoint, so an inner failure undoes only its part.
+
+        The outermost one first takes the writers' lock file (``flock``): the emulator and its ingest
+        processes then write in turn, each woken as soon as the other commits, instead of meeting at
+        SQLite's write lock, whose busy handler polls with sleeps of up to 100 ms (measured: a fifth
+        of a parallel ingest's time was spent there)."""
         with self.lock:
             depth = self._depth
-            self._depth += 1
-            self.conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp{depth}")
+            if depth == 0:
+                fcntl.flock(self._writer_fd, fcntl.LOCK_EX)
             try:
-                yield self.conn
-            except BaseException:
-                self.conn.execute("ROLLBACK" if depth == 0 else f"ROLLBACK TO sp{depth}")
-                if depth:
-                    self.conn.execute(f"RELEASE sp{depth}")
-                raise
+                self._depth += 1
+                self.conn.execute("BEGIN IMMEDIATE" if depth == 0 else f"SAVEPOINT sp{depth}")
+                try:
+                    yield self.conn
+                except BaseException:
+                    self.conn.execute("ROLLBACK" if depth == 0 else f"ROLLBACK TO sp{depth}")
+                    if depth:
+                        self.conn.execute(f"RELEASE sp{depth}")
+                    raise
+                finally:
+                    self._depth -= 1
+                self.conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
             finally:
-                self._depth -= 1
-            self.conn.execute("COMMIT" if depth == 0 else f"RELEASE sp{depth}")
+                if depth == 0:
+                    fcntl.flock(self._writer_fd, fcntl.LOCK_UN)
 
     def allocate_ids(self, obj: ObjectDef, count: int) -> list[str]:
         with self.lock:
@@ -407,3 +421,4 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+            os.close(self._writer_fd)

@@ -23,13 +23,16 @@ Api = Callable[..., requests.Response]
 HEADER = "Claim_Number__c,Name,Patient_Name__c,Service_Start_Date__c,Charged_Amount__c,Paid__c,Payor_Mapping_Status__c\n"
 
 
-@pytest.fixture(autouse=True, params=["ingest thread", "ingest process"])
+@pytest.fixture(autouse=True, params=["ingest thread", "ingest processes"])
 def ingested_where(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Every test twice: with the jobs ingested on the emulator's thread, and in processes of their
-    own (``bulk_process.py``, which large uploads take), so both run the same contract."""
+    """Every test twice: with the jobs ingested on the emulator's thread, and split into parts written
+    by processes of their own (``bulk_process.py``, which large uploads take; here every job of two
+    rows or more is split), so both run the same contract."""
     from local.salesforce_emulator import bulk_process
 
-    monkeypatch.setattr(bulk_process, "CHILD_MIN_BYTES", 1 << 40 if request.param == "ingest thread" else 0)
+    in_processes = request.param == "ingest processes"
+    monkeypatch.setattr(bulk_process, "CHILD_MIN_BYTES", 0 if in_processes else 1 << 40)
+    monkeypatch.setattr(bulk_process, "SPLIT_ROWS", 1)
     return str(request.param)
 
 

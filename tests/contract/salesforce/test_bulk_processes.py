@@ -1,5 +1,6 @@
-"""Large Bulk jobs are ingested in processes of their own (``bulk_process.py``): in parallel, as
-Salesforce works on a run's jobs, with every row accounted for, and a dead process fails its job."""
+"""Large Bulk jobs are split into parts written by processes of their own (``bulk_process.py``): in
+parallel, as Salesforce works on a job's chunks, with every row accounted for in upload order, and a
+dead process fails its job."""
 
 from __future__ import annotations
 
@@ -48,15 +49,15 @@ def _results(api: Api, job_id: str, kind: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(api("GET", f"jobs/ingest/{job_id}/{kind}/").text)))
 
 
-def test_two_large_jobs_are_ingested_at_once_and_every_row_is_written_or_failed(api: Api) -> None:
+def test_large_jobs_are_split_into_parts_written_at_once_and_every_row_is_written_or_failed(
+    api: Api, clean: SalesforceEmulator
+) -> None:
     texts = {"A": _claims("A", ROWS), "B": _claims("B", ROWS)}
     jobs = {prefix: _submit(api, text) for prefix, text in texts.items()}
-
-    def both_running() -> bool:
-        infos = [api("GET", f"jobs/ingest/{job_id}").json() for job_id in jobs.values()]
-        return all(i["state"] == "InProgress" and int(i["numberRecordsProcessed"]) > 0 for i in infos)
-
-    wait_for(both_running, timeout=60)  # one ingest thread would finish A before it starts B
+    running = clean.bulk._processes._running  # the emulator runs in this process: its children are visible
+    both_parts = [(jobs["A"], 0), (jobs["A"], 1)]
+    # one process per job would write A's rows one after another
+    wait_for(lambda: all(part in running for part in both_parts), timeout=60)
 
     for prefix, job_id in jobs.items():
         info = finished(api, job_id)
@@ -64,9 +65,13 @@ def test_two_large_jobs_are_ingested_at_once_and_every_row_is_written_or_failed(
         assert info["state"] == "JobComplete"
         assert int(info["numberRecordsProcessed"]) == ROWS and int(info["numberRecordsFailed"]) == len(bad)
         expected = [line.split(",", 1)[0] for line in texts[prefix].splitlines()[1:]]
-        assert sorted(r["Claim_Number__c"] for r in ok + bad) == sorted(expected)
-        assert len(bad) == len(range(0, ROWS, 1013)) and all("Charged" in r["sf__Error"] for r in bad)
+        # the parts' results are joined in upload order, the header once
+        assert [r["Claim_Number__c"] for r in ok] == [c for n, c in enumerate(expected) if n % 1013]
+        assert [r["Claim_Number__c"] for r in bad] == expected[::1013]
+        assert all("Charged" in r["sf__Error"] for r in bad)
         assert len({r["sf__Id"] for r in ok}) == len(ok)  # every written row has a record id of its own
+        assert _results(api, job_id, "unprocessedrecords") == []
+        assert not list((clean.bulk.jobs_dir / job_id).glob("*.part"))
     query = "SELECT COUNT() FROM Claim__c"
     written = api("GET", "query", params={"q": query}).json()["totalSize"]
     assert written == 2 * (ROWS - len(range(0, ROWS, 1013)))
@@ -75,7 +80,7 @@ def test_two_large_jobs_are_ingested_at_once_and_every_row_is_written_or_failed(
 def test_an_ingest_process_that_dies_fails_its_job(api: Api, clean: SalesforceEmulator) -> None:
     job_id = _submit(api, _claims("K", ROWS))
     running = clean.bulk._processes._running  # the emulator runs in this process: its children are visible
-    proc = wait_for(lambda: running.get(job_id), timeout=30)
+    proc = wait_for(lambda: running.get((job_id, 0)), timeout=30)
     proc.send_signal(signal.SIGKILL)
     info = finished(api, job_id)
     assert info["state"] == "Failed"
@@ -110,6 +115,7 @@ def test_an_ingest_process_ends_when_the_emulator_process_is_killed() -> None:
         wait_for(lambda: _ended(child_pid), timeout=15)
     finally:
         os.kill(holder_pid, signal.SIGKILL)
+        stand_in.stdout.close()
 
 
 def _ended(pid: int) -> bool:
