@@ -17,6 +17,7 @@ import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
+from typing import IO
 
 from claimsync import layout
 from claimsync.staging import Staging, claim_bucket, each_overlapped
@@ -72,18 +73,20 @@ class RunSummary:
 
 def finish_run(deps: Deps, task: FinishTask) -> RunSummary:
     run = task.run
-    outcomes, reasons = _outcomes_and_reasons(deps, run.run_id, task.page_count)
-    upload = load_state(deps, run.run_id)
-    failures = {} if run.dry_run else upload.failures
-    counts = _check_accounting(outcomes, upload, task.rows_in, run.dry_run)
+    with tempfile.TemporaryFile(prefix="rejects-") as rejects:  # the rejects report, until it is sent
+        outcomes, reasons = _outcomes_and_reasons(deps, run.run_id, task.page_count, rejects)
+        upload = load_state(deps, run.run_id)
+        failures = {} if run.dry_run else upload.failures
+        counts = _check_accounting(outcomes, upload, task.rows_in, run.dry_run)
 
-    snapshot = "" if run.dry_run else layout.snapshot_prefix(run.run_id)
-    staging, by_page = deps.staging, _failures_by_page(failures, task.page_count)  # staging: not per thread
-    for _ in each_overlapped(
-        lambda page: _finish_page(staging, run, page, by_page.get(page, {}), snapshot), range(task.page_count)
-    ):
-        pass
-    reports = _write_reports(deps, run.run_id, task.page_count, failures)
+        snapshot = "" if run.dry_run else layout.snapshot_prefix(run.run_id)
+        staging, by_page = deps.staging, _failures_by_page(failures, task.page_count)  # not per thread
+        for _ in each_overlapped(
+            lambda page: _finish_page(staging, run, page, by_page.get(page, {}), snapshot),
+            range(task.page_count),
+        ):
+            pass
+        reports = _write_reports(deps, run.run_id, failures, rejects)
     unmapped = _unmapped(outcomes)
     summary = RunSummary(
         run_id=run.run_id,
@@ -157,21 +160,17 @@ def _failures_by_page(failures: dict[str, Failure], page_count: int) -> dict[int
     return by_page
 
 
-def _write_reports(deps: Deps, run_id: str, page_count: int, failures: dict[str, Failure]) -> dict[str, str]:
+def _write_reports(
+    deps: Deps, run_id: str, failures: dict[str, Failure], rejects: IO[bytes]
+) -> dict[str, str]:
+    """The rejects report (``rejects``: its CSV, written while the outcomes were read) and the
+    failures report; their keys and the summary's."""
     keys = {
         name: layout.report_key(run_id, f"{name}.{ext}")
         for name, ext in (("rejects", "csv"), ("failures", "csv"), ("summary", "json"))
     }
-    with tempfile.TemporaryFile(prefix="rejects-") as spool:  # one page's rejects in memory at a time
-        text = io.TextIOWrapper(spool, encoding="utf-8", newline="", write_through=True)
-        writer = csv.writer(text, lineterminator="\n")
-        writer.writerow(["row_number", "claim_id", "reasons"])
-        staging = deps.staging
-        for outcome in each_overlapped(lambda page: page_outcome(staging, run_id, page), range(page_count)):
-            writer.writerows([r.row_number, r.claim_id or "", r.codes()] for r in outcome.rejects)
-        spool.seek(0)
-        deps.staging.put_file(keys["rejects"], spool, "text/csv")
-        text.detach()
+    rejects.seek(0)
+    deps.staging.put_file(keys["rejects"], rejects, "text/csv")
     failed = _csv(
         ["claim_id", "error_code", "salesforce_message"],
         ([claim, f.code, f.message] for claim, f in sorted(failures.items())),
@@ -189,15 +188,20 @@ def _csv(header: list[str], rows: Iterable[list[object]]) -> bytes:
 
 
 def _outcomes_and_reasons(
-    deps: Deps, run_id: str, page_count: int
+    deps: Deps, run_id: str, page_count: int, rejects: IO[bytes]
 ) -> tuple[list[PageOutcome], dict[str, int]]:
     """The pages' outcomes without their rejects, and the rejected rows per reason code (a row counts
-    once per code, however many columns). Rejects grow with the report: they are read one page at a
-    time, here and for the rejects report, never all held."""
+    once per code, however many columns); the rejects go to ``rejects`` as the rejects report's CSV.
+    Rejects grow with the report: they are read one page at a time, in one pass, never all held."""
     outcomes, counts, staging = [], Counter[str](), deps.staging
+    text = io.TextIOWrapper(rejects, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(["row_number", "claim_id", "reasons"])
     for outcome in each_overlapped(lambda page: page_outcome(staging, run_id, page), range(page_count)):
+        writer.writerows([r.row_number, r.claim_id or "", r.codes()] for r in outcome.rejects)
         counts.update(code for rej in outcome.rejects for code in {r.code for r in rej.reasons})
         outcomes.append(replace(outcome, rejects=()))
+    text.detach()  # ``rejects`` stays open: the caller sends it once the run's accounting holds
     return outcomes, dict(sorted(counts.items()))
 
 
