@@ -184,7 +184,15 @@ class ClaimMapping:
         The header → key resolution is cached per distinct key tuple, so rows parsed from one file
         (which share their keys) pay for the case-insensitive lookup once.
         """
+        return self._values(row, self._resolved_for(row))
+
+    def read(self, row: Mapping[str, Any]) -> tuple[Sequence[str], tuple[int, ...]]:
+        """``(source_values(row), absent_positions(row))``, the row's header resolved once."""
         resolved = self._resolved_for(row)
+        return self._values(row, resolved), self._absent(resolved)
+
+    @staticmethod
+    def _values(row: Mapping[str, Any], resolved: _Resolved) -> Sequence[str]:
         keys, getter = resolved
         if getter is not None:
             found = getter(row)
@@ -214,7 +222,10 @@ class ClaimMapping:
         row without the key cannot say what the field should be, so the transformation rejects it
         (``MISSING_COLUMN``). Cached per header, like :meth:`source_values`.
         """
-        resolved = self._resolved_for(row)
+        return self._absent(self._resolved_for(row))
+
+    @staticmethod
+    def _absent(resolved: _Resolved) -> tuple[int, ...]:
         keys, getter = resolved
         if getter is not None:
             return ()

@@ -161,14 +161,14 @@ def content_hash(fields: Mapping[str, str | None]) -> str:
 
 
 def _unreadable(
-    row: Mapping[str, str], mapping: ClaimMapping, invalid_text: Collection[str]
+    absent: Collection[int], mapping: ClaimMapping, invalid_text: Collection[str]
 ) -> tuple[set[int], list[Reason]]:
-    """Mapped columns the row lacks (MISSING_COLUMN) or whose text was not valid Unicode where the
-    report was read (INVALID_TEXT, see ``claimsync.text``): their positions and reasons."""
+    """Mapped columns the row lacks (``absent``: MISSING_COLUMN) or whose text was not valid Unicode
+    where the report was read (INVALID_TEXT, see ``claimsync.text``): their positions and reasons."""
     positions: set[int] = set()
     reasons: list[Reason] = []
     for code, found in (
-        (MISSING_COLUMN, mapping.absent_positions(row)),
+        (MISSING_COLUMN, absent),
         (INVALID_TEXT, mapping.positions_of(invalid_text) if invalid_text else ()),
     ):
         for position in found:
@@ -189,8 +189,8 @@ def transform_row(
 
     ``invalid_text``: the report columns whose value the reader had to repair (``claimsync.text``).
     """
-    source = mapping.source_values(row)
-    fields, reasons = _convert(row, source, mapping, invalid_text)
+    source, absent = mapping.read(row)
+    fields, reasons = _convert(source, absent, mapping, invalid_text)
     if mapping.date_range is not None and _ends_before_start(fields, mapping.date_range):
         reason = Reason(INVALID_DATE_RANGE, mapping.date_range_column)
         reasons = [reason] if reasons is None else [*reasons, reason]
@@ -200,15 +200,16 @@ def transform_row(
 
 
 def _convert(
-    row: Mapping[str, str], source: Sequence[str], mapping: ClaimMapping, invalid_text: Collection[str]
+    source: Sequence[str], absent: Collection[int], mapping: ClaimMapping, invalid_text: Collection[str]
 ) -> tuple[dict[str, str | None], list[Reason] | None]:
-    """Every field rule applied to the row's readable values: the fields converted, and the reasons
-    (None: none) — unreadable columns first, then each distinct conversion failure in rule order."""
+    """Every field rule applied to the row's readable values (``absent``: the positions of the mapped
+    columns the row lacks): the fields converted, and the reasons (None: none) — unreadable columns
+    first, then each distinct conversion failure in rule order."""
     fields: dict[str, str | None] = {}
     reasons: list[Reason] | None = None
     skip: Container[int] = ()
-    if invalid_text or mapping.absent_positions(row):
-        skip, found = _unreadable(row, mapping, invalid_text)
+    if invalid_text or absent:
+        skip, found = _unreadable(absent, mapping, invalid_text)
         reasons = found or None
     for name, column, position, convert in mapping.steps:
         if position in skip:

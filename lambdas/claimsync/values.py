@@ -110,11 +110,22 @@ def format_money(amount: Decimal) -> str:
 _CANONICAL_MONEY_RE: Final = re.compile(r"(?:0|[1-9][0-9]{0,13})(\.[0-9]{2})?", re.ASCII)
 
 
+# No sign, at most 2 decimals, an optional $ and thousands commas (at most 12 integer digits):
+# "$1,867.99", "12.5". The Bulk form only moves its digits, so the Decimal is not needed either.
+_PLAIN_MONEY_RE: Final = re.compile(
+    r"\$?(0|[1-9][0-9]{0,2}(?:,[0-9]{3}){1,3}|[1-9][0-9]{0,13})(?:\.([0-9]{1,2}))?", re.ASCII
+)
+
+
 def money_csv(raw: str) -> str | None:
     text = raw.strip()
     match = _CANONICAL_MONEY_RE.fullmatch(text)
     if match is not None:  # fast path for the usual 1000 / 1234.50
         return text if match.group(1) else text + ".00"
+    match = _PLAIN_MONEY_RE.fullmatch(text)
+    if match is not None:
+        whole, cents = match.groups()
+        return f"{whole.replace(',', '')}.{(cents or '').ljust(2, '0')}"
     amount = parse_money(text)
     return None if amount is None else format_money(amount)
 
