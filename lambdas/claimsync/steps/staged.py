@@ -52,14 +52,13 @@ class StagedPage:
     @classmethod
     def from_lines(cls, body: bytes) -> StagedPage:
         page = cls()
-        for line in body.splitlines():
-            if line:
-                item = json.loads(
-                    line.decode("utf-8")
-                )  # str: json.loads of bytes first guesses their encoding
-                page.rows.append((int(item[0]), item[1]))
-                if len(item) > 2:
-                    page.invalid_text[int(item[0])] = list(item[2])
+        # One JSON array of the page's lines, decoded in one call: the decoder then shares the keys
+        # of the rows (one string per column name), which makes the rows cheaper to build and to read.
+        lines = b",".join(line for line in body.split(b"\n") if line.strip())
+        for item in json.loads((b"[%b]" % lines).decode("utf-8")):  # str: bytes would be sniffed
+            page.rows.append((int(item[0]), item[1]))
+            if len(item) > 2:
+                page.invalid_text[int(item[0])] = list(item[2])
         page.rows.sort(key=lambda r: r[0])  # row order: "the last row of a claim wins"
         return page
 
