@@ -17,7 +17,7 @@ import json
 import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from claimsync import layout
 from claimsync.bulk_csv import DuplicateExternalIdError
@@ -67,10 +67,10 @@ class StagedFileError(ClaimsyncError):
     """A staged claims file does not fit the run's mapping (its rows have another number of values)."""
 
 
-@dataclass(frozen=True, slots=True)
-class StagedClaim:
+class StagedClaim(NamedTuple):
     """A normalised claim to send: its values in the mapping's column order (``ClaimMapping.columns``),
-    each in Bulk CSV form (None: no value, clears the field)."""
+    each in Bulk CSV form (None: no value, clears the field). A named tuple: a run makes one per claim
+    sent, twice (TransformPage, StartUpload), and a frozen dataclass takes three times as long to make."""
 
     claim_number: str
     payor_record_id: str | None
