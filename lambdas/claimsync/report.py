@@ -88,16 +88,18 @@ def _json_rows(name: str, member: IO[bytes]) -> Iterator[SourceRow]:
     for index, (row, row_text) in enumerate(items, start=1):
         if not isinstance(row, dict):
             raise ReportFormatError(f"member {name!r}: item {index} is not an object")
-        if set(map(type, row.values())) <= _STR:  # every value a string (or none): the usual row
-            source = _source_row(row)
-            if source.values is row and "\n" not in row_text and "\r" not in row_text:
-                source = SourceRow(row, (), row_text)
-            yield source
-        else:
+        try:
+            "".join(row.values())  # a TypeError unless every value is a string: the usual row
+        except TypeError:
             yield _source_row({k: v if v.__class__ is str else _text(v) for k, v in row.items()})
-
-
-_STR = frozenset({str})
+            continue
+        one_line = "\n" not in row_text and "\r" not in row_text
+        if row_text.isascii() and "\\" not in row_text:
+            # Nothing escaped: every key and value is the row's own ASCII text, valid as it is.
+            yield SourceRow(row, (), row_text if one_line else None)
+            continue
+        source = _source_row(row)
+        yield SourceRow(row, (), row_text) if source.values is row and one_line else source
 
 
 class _JsonScanner:
@@ -162,16 +164,19 @@ class _JsonScanner:
             return
         self._pos -= 1
         decode = self._decoder.raw_decode
+        room = 0  # the last item's length, twice: less than that left in the buffer, read on first
         while True:
             # The usual item: an object starting right here, then "," or "]" inside the buffer.
             buf, start = self._buf, self._pos
+            if len(buf) - start < room and self._fill():
+                continue  # a decode cut off at the buffer's end fails, and its error is costly to make
             if start < len(buf) and buf[start] == "{":
                 try:
                     value, end = decode(buf, start)
                 except json.JSONDecodeError:
                     end = len(buf)  # cut off at the buffer's end, or malformed: the general path
                 if end < len(buf) and buf[end] in ",]":
-                    self._pos = end + 1
+                    self._pos, room = end + 1, min(2 * (end - start) + 2, self.CHUNK)
                     yield value, buf[start:end]
                     if buf[end] == "]":
                         return

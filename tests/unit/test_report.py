@@ -117,3 +117,14 @@ def test_a_json_row_is_staged_as_written_only_when_that_decodes_to_its_values():
     assert [values for _, values in page.rows] == [row.values for row in rows]
     assert page.rows[0][1] == {"ClaimID": "1", "Name": "caf\u00e9 \U0001f600"}
     assert page.invalid_text == {3: ["Name"]}
+
+
+def test_json_rows_of_any_size_are_read_across_the_readers_chunks():
+    # rows far smaller and far larger than the reader's 64 KiB chunk, in turn, and numbers that may end
+    # at a chunk's end: each row is read whole, as it is, whatever the chunk boundaries
+    sizes = [10, 70_000, 5, 200_000, 1, 65_000, 3, 30_000, 2] * 3
+    rows = [{"ClaimID": str(n), "Note": "n" * size, "Paid": n * 7} for n, size in enumerate(sizes)]
+    member = json.dumps(rows).encode()
+    assert values(make_zip({"r.json": member})) == [
+        {"ClaimID": str(n), "Note": "n" * size, "Paid": str(n * 7)} for n, size in enumerate(sizes)
+    ]
