@@ -208,9 +208,12 @@ class ClaimMapping:
 
     def source_value(self, row: Mapping[str, Any], position: int) -> str:
         """``source_values(row)[position]`` without reading the row's other columns."""
-        resolved = self._resolved_for(row)
-        key = resolved[0][position]
-        value = row[key] if key is not None else ""
+        column = self.source_columns[position]
+        if column in row:  # the exact spelling: what resolving the row's header picks when it is there
+            value = row[column]
+        else:
+            key = self._resolved_for(row)[0][position]
+            value = row[key] if key is not None else ""
         if value.__class__ is not str:
             value = "" if value is None else str(value)
         return value
