@@ -419,10 +419,17 @@ class BulkJobs:
         """Every part is done: the results files joined, then the job final (JobComplete, unless it
         was aborted or failed meanwhile). A failed job's results are its unprocessed upload."""
         job_dir = self.jobs_dir / job_id
-        if self._state(job_id) == "Failed":
+        state = self._state(job_id)
+        if state is None:  # deleted, or wiped by a reset, while its parts were written
+            return
+        if state == "Failed":
             discard_parts(job_dir)
             return
-        assemble_results(job_dir, parts)
+        try:
+            assemble_results(job_dir, parts)
+        except FileNotFoundError:  # the job's directory went with a reset meanwhile
+            log.warning("bulk job %s: its results were gone before they were joined", job_id)
+            return
         elapsed = int((time.monotonic() - started) * 1000)
         with self._mutex, self.store.transaction():
             changes: dict[str, Any] = {"totalProcessingTime": elapsed, "apiActiveProcessingTime": elapsed}
