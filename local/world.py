@@ -47,6 +47,9 @@ class WorldOptions:
     with_aws: bool = True  # moto with the claim-sync state machine deployed into it
     moto_port: int = 0  # 0: any free port; fixed when Step Functions Local must reach moto
     sync_overrides: dict[str, Any] = field(default_factory=dict)  # SyncSettings fields, e.g. page_size
+    # Start one execution environment per function as the world starts (in the background), as
+    # `sam local start-lambda --warm-containers EAGER` does: a run then pays no import per function.
+    warm_workers: bool = True
 
 
 class LocalWorld:
@@ -137,6 +140,8 @@ class LocalWorld:
             settings = local_settings(str(tls.ca_cert), **o.sync_overrides)
             self.endpoints["aws"] = deploy_claim_sync(self.aws, self.endpoints, settings)
             self.abnormal_ends = start_abnormal_end_rule(self.aws, self.endpoints["aws"])
+            if o.warm_workers:
+                self.aws.warm()
         write_private(self.state_dir / ENDPOINTS_FILE, json.dumps(self.endpoints, indent=2))
         return self.endpoints
 

@@ -6,9 +6,11 @@ time each), and are ended when an invocation runs out of memory or time. This mo
 on this machine:
 
 * ``FunctionPool`` keeps up to ``size`` worker processes (``local/aws/lambda_worker.py``) for one
-  function, started lazily on demand and reused while warm. With every worker busy, an invocation
+  function, started on demand and reused while warm. With every worker busy, an invocation
   waits for one (like a function with that much reserved concurrency, except that it queues rather
-  than being throttled).
+  than being throttled). ``FunctionPool.warm`` starts one ahead of the first invocation, as
+  ``sam local start-lambda --warm-containers EAGER`` does (Lambda's provisioned concurrency): the
+  local world warms every function when it starts, so a run does not pay an import per function.
 * ``Worker.invoke`` enforces the function's **timeout** (real seconds) and **memory size**. While
   the handler runs, the parent reads the worker's peak resident set (``VmHWM`` in
   ``/proc/<pid>/status``) every ``WATCH_INTERVAL_S``, having reset that peak before sending the
@@ -427,6 +429,35 @@ class FunctionPool:
                     self._all.add(worker)
                 self._cond.notify_all()
         return worker
+
+    def warm(self) -> bool:
+        """Start one execution environment now, if the function has none, and keep it idle: its first
+        invocation is then warm (no Init Duration in its REPORT, as with provisioned concurrency).
+        False when the function already had one, or the environment could not start (the first
+        invocation then fails as it would have, with Lambda's error)."""
+        with self._cond:
+            if self._stopped or self._all or self._starting:
+                return False
+            self._starting += 1
+            generation, config = self._generation, self.config
+        worker: Worker | None = None
+        try:
+            worker = Worker(config, self._environment(), self._log)
+            worker.generation = generation
+            worker.init_duration_ms = None  # its init ran before any invocation: none bills it
+        except StartFailure:
+            worker = None
+        finally:
+            with self._cond:
+                self._starting -= 1
+                kept = not self._stopped and generation == self._generation
+                if kept and worker is not None:
+                    self._all.add(worker)
+                    self._idle.append(worker)
+                self._cond.notify_all()
+        if worker is not None and not kept:
+            worker.close()  # stopped or reconfigured while it started
+        return kept and worker is not None
 
     def _release(self, worker: Worker) -> None:
         with self._cond:

@@ -299,6 +299,23 @@ class LocalAws:
             pools = {name: f.pool for name, f in self._functions.items() if f.pool is not None}
         return {name: pool.pids() for name, pool in pools.items()}
 
+    def warm(self) -> threading.Thread:
+        """Start one execution environment for each pooled function, one function after another on a
+        background thread (returned), as ``sam local start-lambda --warm-containers EAGER`` does. An
+        invocation meanwhile waits for nothing: with no idle worker it starts its own, as before."""
+        with self._lock:
+            pools = [f.pool for f in self._functions.values() if f.pool is not None]
+
+        def warm_all() -> None:
+            for pool in pools:
+                if self._stopped:
+                    return
+                pool.warm()
+
+        thread = threading.Thread(target=warm_all, name="lambda-warm", daemon=True)
+        thread.start()
+        return thread
+
     def invocations(self) -> dict[str, int]:
         """How many times each registered function has been invoked (retries included)."""
         with self._lock:

@@ -161,6 +161,7 @@ class BulkJobs:
         }
         (self.jobs_dir / job_id).mkdir(parents=True, exist_ok=True)
         self.store.save_job(info, time.time())
+        self._processes.prepare()  # warm children for the parts of a large upload, which comes next
         return self.public(info, full=False)
 
     def _job_request(self, body: Any) -> tuple[str, ObjectDef, FieldDef | None, str, str]:

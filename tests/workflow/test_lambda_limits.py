@@ -206,6 +206,28 @@ def test_a_handler_sleeping_past_its_timeout_fails_with_sandbox_timedout(local_a
 # ---- the report line ----------------------------------------------------------------------------------------
 
 
+def test_a_warmed_function_runs_its_first_invocation_warm_in_the_environment_started_ahead(
+    local_aws: LocalAws,
+) -> None:
+    arn = register(local_aws, "allocate", memory_mb=256, timeout_s=30)
+    assert local_aws.workers()[name_of(arn)] == []
+
+    warming = local_aws.warm()
+    warming.join(DEADLINE_S)
+    assert not warming.is_alive()
+    [pid] = local_aws.workers()[name_of(arn)]
+    answer, failed = invoke(local_aws, arn, {"mb": 0})
+
+    assert not failed and answer["pid"] == pid
+    report = last_report(local_aws, arn)
+    assert report.init_duration_ms is None  # its init ran before any invocation (provisioned concurrency)
+    assert report.billed_duration_ms == math.ceil(report.duration_ms)
+    assert local_aws.workers()[name_of(arn)] == [pid]
+    # Warming again starts nothing: the function has its environment.
+    local_aws.warm().join(DEADLINE_S)
+    assert local_aws.workers()[name_of(arn)] == [pid]
+
+
 def test_reports_carry_the_measured_peak_and_duration_of_each_invocation(
     local_aws: LocalAws, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -77,6 +77,25 @@ def test_large_jobs_are_split_into_parts_written_at_once_and_every_row_is_writte
     assert written == 2 * (ROWS - len(range(0, ROWS, 1013)))
 
 
+def test_a_created_job_has_warm_processes_waiting_and_its_parts_are_written_by_them(
+    api: Api, clean: SalesforceEmulator
+) -> None:
+    processes = clean.bulk._processes  # the emulator runs in this process: its children are visible
+    job_id = str(create_job(api)["id"])
+    spares = list(processes._spares)
+    assert len(spares) == bulk_process.MAX_CHILDREN and all(p.poll() is None for p in spares)
+
+    text = _claims("W", ROWS)
+    assert upload(api, job_id, text).status_code == 201
+    assert api("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"}).status_code == 200
+    first = wait_for(lambda: processes._running.get((job_id, 0)), timeout=30)
+
+    assert first in spares  # the part started on a child started ahead
+    info = finished(api, job_id)
+    assert info["state"] == "JobComplete" and int(info["numberRecordsProcessed"]) == ROWS
+    assert len(_results(api, job_id, "successfulResults")) == ROWS - len(range(0, ROWS, 1013))
+
+
 def test_an_ingest_process_that_dies_fails_its_job(api: Api, clean: SalesforceEmulator) -> None:
     job_id = _submit(api, _claims("K", ROWS))
     running = clean.bulk._processes._running  # the emulator runs in this process: its children are visible
