@@ -25,7 +25,6 @@ from claimsync.steps.staged import StagedPage
 from claimsync.transform import external_id_key
 
 RECORD_TTL_S = 86_400
-BUCKET_BUFFER = 1 << 16
 
 
 class ReportDeadlineExceeded(ClaimsyncError):
@@ -125,12 +124,7 @@ def stage_report(deps: Deps, rows: Iterable[SourceRow], run_id: str) -> ReportSt
     settings, mapping = deps.settings, deps.mapping
     buckets = settings.max_pages
     with contextlib.ExitStack() as stack:
-        # 64 KiB buffers, not the default 8 KiB: a bucket's rows reach its file in fewer, larger writes
-        # (200k rows into 256 files: 0.18 s instead of 0.36 s here). 16 MiB at 256 buckets.
-        files = [
-            stack.enter_context(tempfile.TemporaryFile(prefix="bucket-", buffering=BUCKET_BUFFER))
-            for _ in range(buckets)
-        ]
+        files = [stack.enter_context(tempfile.TemporaryFile(prefix="bucket-")) for _ in range(buckets)]
         count = 0
         for count, row in enumerate(rows, start=1):
             key = mapping.source_value(row.values, mapping.key_index).strip()
