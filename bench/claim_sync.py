@@ -28,6 +28,7 @@ from typing import Any
 import requests
 
 from claimsync import layout
+from claimsync.bulk_csv import BulkRows
 from claimsync.mapping_file import load_mapping
 from claimsync.payors import PayorIndex
 from claimsync.sobject_json import SObjectEncoder  # the JSON form claimsync itself would send
@@ -113,8 +114,9 @@ def original_way(world: LocalWorld, rows: list[dict[str, str]]) -> dict[str, Any
     started = time.monotonic()
     gw = salesforce_gateway(world.endpoints)  # a fresh session, like the original's login
     encoder = SObjectEncoder(mapping, "original-way")
+    lines = BulkRows(mapping, "original-way")
     for record in records:
-        body = encoder.encode(StagedClaim.of(record))
+        body = encoder.encode(StagedClaim.of(record, lines))
         claim = body.pop(mapping.external_id_field)
         gw._send(
             "PATCH",

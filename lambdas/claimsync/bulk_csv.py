@@ -16,7 +16,7 @@ import csv
 import io
 import itertools
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import IO, BinaryIO, Final, Protocol
 
 from claimsync.errors import ClaimsyncError
@@ -65,9 +65,8 @@ def _raise_duplicates(repeats: int) -> None:
     raise DuplicateExternalIdError(f"{repeats} repeated external id(s): a Bulk job must hold each id once")
 
 
-class _Rows:
-    """Encodes records as CSV lines (bytes), many at a time: one ``writerows`` per block of records
-    keeps the per-record work in the csv module's C code."""
+class BulkRows:
+    """Encodes records as Bulk CSV lines: the mapping's columns, then the run id."""
 
     def __init__(self, mapping: ClaimMapping, run_id: str) -> None:
         _check_run_id(run_id, mapping)
@@ -75,27 +74,34 @@ class _Rows:
         self._run_id = run_id
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-        self.header = self._text([header(mapping)])
+        self.header = header_line(mapping).encode("utf-8")
 
-    def _text(self, rows: Iterable[list[str]]) -> bytes:
-        self._writer.writerows(rows)
+    def line(self, values: Iterable[str | None]) -> str:
+        """One record's line (newline-terminated) from its values in the mapping's column order."""
+        row = [NULL if value is None else value for value in values]
+        row.append(self._run_id)
+        self._writer.writerow(row)
         text = self._buffer.getvalue()
         self._buffer.seek(0)
         self._buffer.truncate()
-        return text.encode("utf-8")
-
-    def _row(self, values: Sequence[str | None]) -> list[str]:
-        row = [NULL if value is None else value for value in values]
-        row.append(self._run_id)
-        return row
+        return text
 
     def encode(self, record: ClaimRecord) -> bytes:
         fields = record.fields
-        return self._text([self._row([fields[column] for column in self._columns])])
+        return self.line([fields[column] for column in self._columns]).encode("utf-8")
 
-    def encode_many(self, rows: Iterable[Sequence[str | None]]) -> bytes:
-        """CSV lines of value rows in the mapping's column order (``StagedClaim.values``)."""
-        return self._text(self._row(values) for values in rows)
+
+def header_line(mapping: ClaimMapping) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL).writerow(header(mapping))
+    return buffer.getvalue()
+
+
+def line_values(line: str) -> tuple[str | None, ...]:
+    """The values of a line :meth:`BulkRows.line` wrote (the run id left out; ``#N/A``: None). Exact:
+    a value is never ``#N/A`` as text (``claimsync.values`` rejects it, RESERVED_VALUE)."""
+    fields = next(csv.reader([line], strict=True))
+    return tuple(None if value == NULL else value for value in fields[:-1])
 
 
 def write_bulk_csv(records: Iterable[ClaimRecord], mapping: ClaimMapping, run_id: str, out: BinaryIO) -> int:
@@ -103,7 +109,7 @@ def write_bulk_csv(records: Iterable[ClaimRecord], mapping: ClaimMapping, run_id
 
     Raises DuplicateExternalIdError (before writing anything) when a claim number repeats.
     """
-    rows = _Rows(mapping, run_id)
+    rows = BulkRows(mapping, run_id)
     records = list(records)
     repeats = _duplicates(record.claim_number for record in records)
     if repeats:
@@ -114,40 +120,40 @@ def write_bulk_csv(records: Iterable[ClaimRecord], mapping: ClaimMapping, run_id
     return written
 
 
-class Valued(Protocol):
+class Lined(Protocol):
     @property
     def claim_number(self) -> str: ...
 
     @property
-    def values(self) -> Sequence[str | None]:
-        """In the mapping's column order; None: no value."""
+    def csv(self) -> str:
+        """The record's Bulk CSV line (``BulkRows.line``)."""
         ...
 
 
-BLOCK: Final = 500  # records encoded per writerows call
+BLOCK: Final = 500  # records joined per write
 
 
 def bulk_documents(
-    claims: Iterable[Valued],
+    claims: Iterable[Lined],
     mapping: ClaimMapping,
-    run_id: str,
     max_bytes: int = MAX_JOB_BYTES,
     *,
     ids_checked: bool = False,
 ) -> Iterator[tuple[IO[bytes], int]]:
     """Bulk CSV documents of at most ``max_bytes`` each (header repeated), one per Bulk job, each
     written to a spool file: ``(file at its start, records)``. A document is valid until the next
-    one is asked for (its file is then closed).
+    one is asked for (its file is then closed). Each claim carries its line already (TransformPage
+    encoded it, on the Map's cores): a document is the header and the lines, joined.
 
     The whole upload is checked to hold each external id once (``DuplicateExternalIdError`` before
     the document holding the repeat is handed out), which remembers every id — unless the caller
     has proved it (``ids_checked``): StartUpload reads claims through ``steps.staged.page_claims``,
     whose proof needs no memory per claim, so a million-claim upload costs what a small one does.
 
-    Records are encoded a block at a time; a block that would cross a document's limit is taken
+    Lines are written a block at a time; a block that would cross a document's limit is taken
     record by record, so each document is as full as the limit allows.
     """
-    rows = _Rows(mapping, run_id)
+    head = header_line(mapping).encode("utf-8")
     seen: set[str] = set()
     spool: IO[bytes] | None = None
     size = records = 0
@@ -159,15 +165,15 @@ def bulk_documents(
                     if key in seen:
                         _raise_duplicates(1)
                     seen.add(key)
-            text = rows.encode_many(claim.values for claim in block)
+            text = "".join([claim.csv for claim in block]).encode("utf-8")
             if spool is not None and size + len(text) <= max_bytes:
                 spool.write(text)
                 size += len(text)
                 records += len(block)
                 continue
             for claim in block:
-                line = rows.encode_many([claim.values])
-                if len(rows.header) + len(line) > max_bytes:
+                line = claim.csv.encode("utf-8")
+                if len(head) + len(line) > max_bytes:
                     raise ValueError("one record does not fit in a Bulk job")
                 if spool is not None and size + len(line) > max_bytes:
                     spool.seek(0)
@@ -176,7 +182,7 @@ def bulk_documents(
                     spool = None
                 if spool is None:
                     spool = tempfile.TemporaryFile(prefix="bulk-")  # noqa: SIM115 - closed in finally / on the next
-                    size, records = spool.write(rows.header), 0
+                    size, records = spool.write(head), 0
                 spool.write(line)
                 size += len(line)
                 records += 1
@@ -188,7 +194,7 @@ def bulk_documents(
             spool.close()
 
 
-def _blocks(claims: Iterable[Valued]) -> Iterator[tuple[Valued, ...]]:
+def _blocks(claims: Iterable[Lined]) -> Iterator[tuple[Lined, ...]]:
     iterator = iter(claims)
     while block := tuple(itertools.islice(iterator, BLOCK)):
         yield block

@@ -460,7 +460,7 @@ def test_a_page_cannot_stage_an_external_id_twice():
     from claimsync.steps.staged import StagedClaim, encode_claims
 
     with pytest.raises(DuplicateExternalIdError) as caught:
-        encode_claims([StagedClaim("clm-1", None, ()), StagedClaim("CLM-1", "a0B1", ())])
+        encode_claims([StagedClaim("clm-1", None, "clm-1,r\n"), StagedClaim("CLM-1", "a0B1", "CLM-1,r\n")], 1)
     assert "clm-1" not in str(caught.value).lower()
 
 
@@ -470,9 +470,9 @@ def test_a_claim_read_from_a_page_its_id_does_not_hash_to_is_refused():
     from claimsync.steps.staged import StagedClaim, encode_claims, page_claims
     from claimsync.transform import external_id_key
 
-    claim = StagedClaim("C00007", None, ("C00007", None))
+    claim = StagedClaim("C00007", None, "C00007,#N/A,r\n")
     home = claim_bucket(external_id_key(claim.claim_number), 8)
-    lines = encode_claims([claim]).splitlines(keepends=True)
+    lines = encode_claims([claim], 2).splitlines(keepends=True)
     assert list(page_claims(lines, home, 8, 2)) == [claim]
     with pytest.raises(DuplicateExternalIdError):
         list(page_claims(lines, (home + 1) % 8, 8, 2))
@@ -483,12 +483,32 @@ def test_a_staged_claim_of_another_width_than_the_mapping_is_refused():
     from claimsync.steps.staged import StagedClaim, StagedFileError, encode_claims, page_claims
     from claimsync.transform import external_id_key
 
-    claim = StagedClaim("C00007", "a0B1", ("C00007", "a0B1", None))
+    claim = StagedClaim("C00007", "a0B1", "C00007,a0B1,#N/A,r\n")
     home = claim_bucket(external_id_key(claim.claim_number), 8)
-    lines = encode_claims([claim]).splitlines(keepends=True)
+    lines = encode_claims([claim], 3).splitlines(keepends=True)
     assert list(page_claims(lines, home, 8, 3)) == [claim]
     with pytest.raises(StagedFileError, match="3 values, the mapping 4 columns"):
         list(page_claims(lines, home, 8, 4))
+
+
+def test_a_staged_claim_is_its_bulk_line_and_gives_its_values_back_exactly():
+    from claimsync.bulk_csv import BulkRows
+    from claimsync.staging import claim_bucket
+    from claimsync.steps.staged import StagedClaim, encode_claims, page_claims
+    from claimsync.transform import external_id_key
+
+    deps = FakeDeps()
+    columns = deps.mapping.columns
+    awkward = ['a "quoted", comma', "two\nlines", "\u00e9t\u00e9 \U0001f600", " padded ", "plain"]
+    values = tuple([awkward[i % len(awkward)] if i % 3 else None for i in range(len(columns))])
+    claim = StagedClaim("C00042", "a0B1", BulkRows(deps.mapping, "run-7").line(values))
+
+    assert claim.csv.endswith(",run-7\n") and "#N/A" in claim.csv
+    assert claim.values == values  # None stays None, every text comes back as it was
+    home = claim_bucket(external_id_key(claim.claim_number), 4)
+    lines = encode_claims([claim], len(columns)).splitlines(keepends=True)
+    assert len(lines) == 1  # a value's newline stays inside the JSON line
+    assert list(page_claims(lines, home, 4, len(columns))) == [claim]
 
 
 def test_staged_claims_merge_in_bulk_order_across_pages():
@@ -501,13 +521,14 @@ def test_staged_claims_merge_in_bulk_order_across_pages():
     width = len(deps.mapping.columns)
     payors = [None, "a0B2", "a0B1", None, "a0B1"]
     claims = [
-        StagedClaim(f"C{i:03d}", payors[i % 5], (f"C{i:03d}",) + (None,) * (width - 1)) for i in range(40)
+        StagedClaim(f"C{i:03d}", payors[i % 5], f"C{i:03d}" + ",#N/A" * (width - 1) + ",r\n")
+        for i in range(40)
     ]
     by_page: dict[int, list[StagedClaim]] = {}
     for claim in claims:
         by_page.setdefault(claim_bucket(external_id_key(claim.claim_number), 4), []).append(claim)
     for page, held in by_page.items():
-        body = encode_claims(sorted(held, key=StagedClaim.bulk_order))
+        body = encode_claims(sorted(held, key=StagedClaim.bulk_order), width)
         deps.staging.put_bytes(layout.changes_key("r", page), body)
     merged = list(staged_claims(deps, "r", sorted(by_page), 4))
     assert merged == sorted(claims, key=StagedClaim.bulk_order)

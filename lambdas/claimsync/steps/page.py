@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from claimsync import layout
+from claimsync.bulk_csv import BulkRows
 from claimsync.payors import PayorIndex
 from claimsync.staging import Staging, previous_shards
 from claimsync.steps.contract import to_payload
@@ -123,8 +124,13 @@ def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
     rows = len(page.rows)
     del page  # the page's rows are in ``result`` now: what follows holds the records, not the rows too
 
+    rows_csv = BulkRows(mapping, run_id)
     send = sorted(
-        (StagedClaim.of(r) for r in result.records if previous.get(r.claim_number) != r.content_hash),
+        (
+            StagedClaim.of(r, rows_csv)
+            for r in result.records
+            if previous.get(r.claim_number) != r.content_hash
+        ),
         key=StagedClaim.bulk_order,
     )
     new = sum(1 for claim in send if claim.claim_number not in previous)
@@ -138,7 +144,9 @@ def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
         rejects=tuple(Reject.of(r) for r in result.rejected),
         unmapped=tuple(UnmappedPayer(pid, name, n) for (pid, name), n in sorted(result.unmapped.items())),
     )
-    changes = encode_claims(send) if send else None  # refuses a repeated id before anything is written
+    changes = (
+        encode_claims(send, len(mapping.columns)) if send else None
+    )  # refuses a repeated id before anything is written
     index = claim_index(result, send, previous, task.run.dry_run)
     del send
     # One write at a time: the Map already runs pages side by side, and a page's writes on threads

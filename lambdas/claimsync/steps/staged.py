@@ -2,9 +2,11 @@
 
 - :class:`StagedPage` — the report rows of one page (CheckReport → TransformPage);
 - :class:`StagedClaim` — a claim to send, in normalised form, one JSON line each, per page, in Bulk
-  order (TransformPage → StartUpload / CheckUpload): ``[order, payor, claim, [values]]``, the values
-  in the mapping's column order. Bulk CSV or Collections JSON is chosen only at the Salesforce call,
-  each by its own encoder (``claimsync.bulk_csv``, ``claimsync.sobject_json``);
+  order (TransformPage → StartUpload / CheckUpload): ``[order, payor, claim, columns, "csv"]``, the
+  claim's Bulk CSV line (``claimsync.bulk_csv.BulkRows``: the values in the mapping's column order,
+  ``#N/A`` for none, then the run id) made by TransformPage on the Map's cores, so that StartUpload
+  only joins lines. Collections JSON reads the values back from the line
+  (``StagedClaim.values``, ``claimsync.sobject_json``);
 - :class:`PageOutcome` — the counts, rejects and unmapped payers of one page (TransformPage →
   FinishRun).
 """
@@ -20,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from claimsync import layout
-from claimsync.bulk_csv import DuplicateExternalIdError
+from claimsync.bulk_csv import BulkRows, DuplicateExternalIdError, line_values
 from claimsync.errors import ClaimsyncError
 from claimsync.report import SourceRow
 from claimsync.staging import Staging, claim_bucket, each_overlapped
@@ -68,42 +70,49 @@ class StagedFileError(ClaimsyncError):
 
 
 class StagedClaim(NamedTuple):
-    """A normalised claim to send: its values in the mapping's column order (``ClaimMapping.columns``),
-    each in Bulk CSV form (None: no value, clears the field). A named tuple: a run makes one per claim
+    """A normalised claim to send, as its Bulk CSV line (``BulkRows.line``: the values in the mapping's
+    column order, ``ClaimMapping.columns``, then the run id). A named tuple: a run makes one per claim
     sent, twice (TransformPage, StartUpload), and a frozen dataclass takes three times as long to make."""
 
     claim_number: str
     payor_record_id: str | None
-    values: tuple[str | None, ...]
+    csv: str
 
     @classmethod
-    def of(cls, record: ClaimRecord) -> StagedClaim:
-        return cls(record.claim_number, record.payor_record_id, tuple(record.fields.values()))
+    def of(cls, record: ClaimRecord, rows: BulkRows) -> StagedClaim:
+        return cls(record.claim_number, record.payor_record_id, rows.line(record.fields.values()))
+
+    @property
+    def values(self) -> tuple[str | None, ...]:
+        """The values in the mapping's column order (None: no value, clears the field)."""
+        return line_values(self.csv)
 
     def bulk_order(self) -> tuple[int, str, str]:
         """By parent payor (unmapped first), then claim number: one parent stays contiguous."""
         return (0 if self.payor_record_id is None else 1, self.payor_record_id or "", self.claim_number)
 
 
-# A staged line is ``[order, payor, claim, [values]]``: ``bulk_order()`` then the values, so decoded
-# lines merge in Bulk order by plain list comparison (no key function per claim); values are
-# positional (``ClaimMapping.columns``), which makes a line about half the size of a field-name map.
+# A staged line is ``[order, payor, claim, columns, "csv"]``: ``bulk_order()``, the mapping's column
+# count when it was written, and the CSV line, so decoded lines merge in Bulk order by plain list
+# comparison (no key function per claim; the ids are unique, so nothing after the claim is compared)
+# and a line decodes as four scalars and one string, not one string per value.
 
 
-def encode_claims(claims: Iterable[StagedClaim]) -> bytes:
-    """JSON Lines, one claim per line; a page's claims hold each external id once (checked here)."""
+def encode_claims(claims: Iterable[StagedClaim], columns: int) -> bytes:
+    """JSON Lines, one claim per line; a page's claims hold each external id once (checked here).
+    ``columns``: the mapping's column count, which every line carries (``page_claims`` checks it)."""
     claims = list(claims)
     if len({external_id_key(c.claim_number) for c in claims}) != len(claims):
         # No claim numbers in the message: keep record identifiers out of logs and alarms.
         raise DuplicateExternalIdError("a page's changed claims repeat an external id")
-    return "".join(_LINE([*c.bulk_order(), c.values]) + "\n" for c in claims).encode("utf-8")
+    return "".join(_LINE([*c.bulk_order(), columns, c.csv]) + "\n" for c in claims).encode("utf-8")
 
 
 def _claim(item: list[Any], width: int) -> StagedClaim:
-    flag, payor, claim, values = item
-    if len(values) != width:
-        raise StagedFileError(f"a staged claim has {len(values)} values, the mapping {width} columns")
-    return StagedClaim(claim, payor if flag else None, tuple(values))
+    flag, payor, claim, columns, line = item
+    if columns != width:
+        raise StagedFileError(f"a staged claim has {columns} values, the mapping {width} columns")
+    return StagedClaim(claim, payor if flag else None, line)
 
 
 def _page_items(lines: Iterable[bytes], page: int, page_count: int) -> Iterator[list[Any]]:

@@ -213,7 +213,7 @@ def _submit_bulk(
 ) -> list[BulkJob]:
     mapping, jobs = deps.mapping, []
     # staged_claims proved the ids unique (page_claims), so the documents need not remember them
-    for document, records in bulk_documents(claims, mapping, run_id, ids_checked=True):
+    for document, records in bulk_documents(claims, mapping, ids_checked=True):
         job_id = gw.bulk_create_job(mapping.object_name, mapping.external_id_field)
         try:
             gw.bulk_upload(job_id, document)
