@@ -77,9 +77,20 @@ class BulkRows:
         self.header = header_line(mapping).encode("utf-8")
 
     def line(self, values: Iterable[str | None]) -> str:
-        """One record's line (newline-terminated) from its values in the mapping's column order."""
+        """One record's line (newline-terminated) from its values in the mapping's column order: what
+        ``csv.writer`` (QUOTE_MINIMAL) writes. The usual line has no value to quote, which shows in the
+        joined text (no quote, CR or LF, one comma per separator): it is taken as joined, four times
+        cheaper than the writer; any other goes through the writer."""
         row = [NULL if value is None else value for value in values]
         row.append(self._run_id)
+        joined = ",".join(row)
+        if (
+            '"' not in joined
+            and "\n" not in joined
+            and "\r" not in joined
+            and joined.count(",") == len(row) - 1
+        ):
+            return joined + "\n"
         self._writer.writerow(row)
         text = self._buffer.getvalue()
         self._buffer.seek(0)

@@ -159,3 +159,36 @@ def test_a_repeated_external_id_is_refused_before_anything_is_written(claim_ids:
         write_bulk_csv(records, MAPPING, RUN_ID, out)
     assert out.getvalue() == b""
     assert all(claim_id not in str(caught.value) for claim_id in claim_ids)  # no ids in messages
+
+
+PLAIN = str.maketrans({",": ".", '"': "'", "\n": " ", "\r": " "})
+
+
+def test_a_line_is_what_the_csv_writer_writes_whatever_the_values() -> None:
+    # The usual line is joined without the writer (no value to quote); every other goes through it.
+    # Either way the text is the writer's own, checked on values made of every character that matters.
+    import random
+
+    from claimsync.bulk_csv import BulkRows
+
+    rows = BulkRows(MAPPING, RUN_ID)
+    alphabet = ["a", "Z", "0", " ", ",", '"', "\n", "\r", "\t", "é", "😀", "#", "N/A", ""]
+    generator = random.Random(11)
+    width = len(MAPPING.columns)
+    plain = 0
+    for case in range(2_000):
+        values = [
+            None
+            if generator.random() < 0.2
+            else "".join(generator.choices(alphabet, k=generator.randint(1, 6)))
+            for _ in range(width)
+        ]
+        if case % 3 == 0:  # a third with plain values only: the joined path
+            values = [None if v is None else v.translate(PLAIN) for v in values]
+        expected = io.StringIO()
+        csv.writer(expected, lineterminator="\n").writerow(
+            [NULL if v is None else v for v in values] + [RUN_ID]
+        )
+        assert rows.line(values) == expected.getvalue()
+        plain += '"' not in expected.getvalue()
+    assert plain >= 600  # the joined path was taken (a value to quote always brings a quote)
