@@ -418,6 +418,10 @@ class FunctionPool:
                     generation, config = self._generation, self.config
                     break
                 self._cond.wait(1.0)
+        return self._start(generation, config)
+
+    def _start(self, generation: int, config: FunctionConfig) -> Worker:
+        """A new worker, for a start the caller reserved (``_starting``); in the pool once started."""
         worker: Worker | None = None
         try:
             worker = Worker(config, self._environment(), self._log)
@@ -430,34 +434,21 @@ class FunctionPool:
                 self._cond.notify_all()
         return worker
 
-    def warm(self) -> bool:
+    def warm(self) -> None:
         """Start one execution environment now, if the function has none, and keep it idle: its first
-        invocation is then warm (no Init Duration in its REPORT, as with provisioned concurrency).
-        False when the function already had one, or the environment could not start (the first
-        invocation then fails as it would have, with Lambda's error)."""
+        invocation is then warm (no Init Duration in its REPORT, as with provisioned concurrency). One
+        that cannot start is left to the first invocation, which then fails with Lambda's error."""
         with self._cond:
             if self._stopped or self._all or self._starting:
-                return False
+                return
             self._starting += 1
             generation, config = self._generation, self.config
-        worker: Worker | None = None
         try:
-            worker = Worker(config, self._environment(), self._log)
-            worker.generation = generation
-            worker.init_duration_ms = None  # its init ran before any invocation: none bills it
+            worker = self._start(generation, config)
         except StartFailure:
-            worker = None
-        finally:
-            with self._cond:
-                self._starting -= 1
-                kept = not self._stopped and generation == self._generation
-                if kept and worker is not None:
-                    self._all.add(worker)
-                    self._idle.append(worker)
-                self._cond.notify_all()
-        if worker is not None and not kept:
-            worker.close()  # stopped or reconfigured while it started
-        return kept and worker is not None
+            return
+        worker.init_duration_ms = None  # its init ran before any invocation: none bills it
+        self._release(worker)  # idle, unless the pool was stopped or reconfigured meanwhile
 
     def _release(self, worker: Worker) -> None:
         with self._cond:

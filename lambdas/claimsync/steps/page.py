@@ -144,9 +144,8 @@ def transform_one_page(deps: Deps, task: PageTask) -> PageCounts:
         rejects=tuple(Reject.of(r) for r in result.rejected),
         unmapped=tuple(UnmappedPayer(pid, name, n) for (pid, name), n in sorted(result.unmapped.items())),
     )
-    changes = (
-        encode_claims(send, len(mapping.columns)) if send else None
-    )  # refuses a repeated id before anything is written
+    # encode_claims refuses a repeated id before anything is written
+    changes = encode_claims(send, len(mapping.columns)) if send else None
     index = claim_index(result, send, previous, task.run.dry_run)
     del send
     # One write at a time: the Map already runs pages side by side, and a page's writes on threads

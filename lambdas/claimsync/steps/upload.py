@@ -147,7 +147,7 @@ def start_upload(deps: Deps, task: UploadTask) -> UploadProgress:
         return UploadProgress(False, COLLECTIONS, sent)
 
     state.mode = BULK
-    state.jobs = _submit_bulk(deps, gw, run.run_id, claims)
+    state.jobs = _submit_bulk(deps, gw, claims)
     poll = Poll.start(deps.now, _first_wait(deps, state.jobs), deps.settings.upload_deadline_seconds)
     _save(deps, run.run_id, state, gw)
     return UploadProgress(True, BULK, sent, len(state.jobs), 1, poll.poll_seconds, poll.deadline)
@@ -208,9 +208,7 @@ def _send_collections(
         pending = retry
 
 
-def _submit_bulk(
-    deps: Deps, gw: SalesforceGateway, run_id: str, claims: Iterable[StagedClaim]
-) -> list[BulkJob]:
+def _submit_bulk(deps: Deps, gw: SalesforceGateway, claims: Iterable[StagedClaim]) -> list[BulkJob]:
     mapping, jobs = deps.mapping, []
     # staged_claims proved the ids unique (page_claims), so the documents need not remember them
     for document, records in bulk_documents(claims, mapping, ids_checked=True):
@@ -249,7 +247,7 @@ def check_upload(deps: Deps, task: UploadCheckTask) -> UploadProgress:
             _send_collections(deps, gw, run.run_id, state, claims, rounds)
         else:
             state.round += 1
-            state.jobs = _submit_bulk(deps, gw, run.run_id, claims)
+            state.jobs = _submit_bulk(deps, gw, claims)
             _save(deps, run.run_id, state, gw)
             first = _first_wait(deps, state.jobs)
             return replace(
