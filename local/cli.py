@@ -329,10 +329,11 @@ def _cmd_sync(args: argparse.Namespace) -> int:
             if lock == "ALREADY_RUNNING":
                 raise _refused(target, {})
             return ExitCode.OK
-        print(console.started_line(run_id, how, target.where), file=out, flush=True)
 
     timeout = args.timeout or target.default_timeout_s
-    try:
+    try:  # from the started line on, so a Ctrl-C the moment it is printed still names the run
+        if not reattach:
+            print(console.started_line(run_id, how, target.where), file=out, flush=True)
         _follow(target, arn, console.ProgressPrinter(out), timeout)
     except execution.FollowDeadline:
         raise CliError(
