@@ -18,6 +18,7 @@ import queue
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -301,11 +302,15 @@ class BulkJobs:
         """Read, change and write a job's info in one transaction: an ingest process and this one
         never overwrite each other's changes."""
         with self._mutex, self.store.transaction():
-            info = self.get(job_id)
-            info.update(changes)
-            info["systemModstamp"] = F.now_sf()
-            self.store.save_job(info, time.time())
-            return info
+            return self._save_changed(job_id, lambda info: info.update(changes))
+
+    def _save_changed(self, job_id: str, change: Callable[[dict[str, Any]], object]) -> dict[str, Any]:
+        """The job's info read, changed, stamped and saved: in the caller's transaction."""
+        info = self.get(job_id)
+        change(info)
+        info["systemModstamp"] = F.now_sf()
+        self.store.save_job(info, time.time())
+        return info
 
     def _upload_header(self, info: dict[str, Any]) -> str:
         upload = self.jobs_dir / info["id"] / "upload.csv"
@@ -442,11 +447,12 @@ class BulkJobs:
         """A batch's rows added to the job's counts, inside the batch's transaction (which makes the
         read-modify-write safe from the other writers, in this process or another; the job mutex is
         not taken, as an API call holding it may be waiting for that transaction)."""
-        info = self.get(job_id)
-        info["numberRecordsProcessed"] += processed
-        info["numberRecordsFailed"] += failed
-        info["systemModstamp"] = F.now_sf()
-        self.store.save_job(info, time.time())
+
+        def counted(info: dict[str, Any]) -> None:
+            info["numberRecordsProcessed"] += processed
+            info["numberRecordsFailed"] += failed
+
+        self._save_changed(job_id, counted)
 
 
 def _upsert_field(obj: ObjectDef, ext_name: Any) -> FieldDef:
