@@ -356,9 +356,10 @@ def test_a_large_job_aborted_while_it_runs_leaves_every_row_written_or_unprocess
     expected = [line.split(",", 1)[0] for line in _large_job_csv(rows_count).splitlines()[1:]]
     cut_short = False
     # The abort is honoured at a batch's end: a job whose last batches were already under way ends
-    # with every row written (and Aborted). Each attempt checks that nothing is lost; up to three
-    # jobs are tried for one that the abort cut short, which it must then show.
-    for _attempt in range(3):
+    # with every row written (and Aborted), and one that completed before the abort came refuses it
+    # (409, as Salesforce does) and stays JobComplete. Each attempt checks that nothing is lost; up to
+    # five jobs are tried for one that the abort cut short, which it must then show.
+    for _attempt in range(5):
         job_id = create_job(api)["id"]
         assert upload(api, job_id, _large_job_csv(rows_count)).status_code == 201
         assert api("PATCH", f"jobs/ingest/{job_id}", json={"state": "UploadComplete"}).status_code == 200
@@ -367,7 +368,13 @@ def test_a_large_job_aborted_while_it_runs_leaves_every_row_written_or_unprocess
                 int(api("GET", f"jobs/ingest/{job_id}").json()["numberRecordsProcessed"]) > 0
             )
         )
-        assert api("PATCH", f"jobs/ingest/{job_id}", json={"state": "Aborted"}).status_code == 200
+        abort = api("PATCH", f"jobs/ingest/{job_id}", json={"state": "Aborted"})
+        if abort.status_code == 409:  # every batch was written before the abort came
+            info = api("GET", f"jobs/ingest/{job_id}").json()
+            assert info["state"] == "JobComplete", abort.text
+            assert int(info["numberRecordsProcessed"]) == rows_count
+            continue
+        assert abort.status_code == 200, abort.text
         finished(api, job_id)  # the state says Aborted at once; the results follow at a batch's end
 
         def results(job_id: str = job_id) -> tuple[list[str], list[str]] | None:

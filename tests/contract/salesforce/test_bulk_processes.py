@@ -10,12 +10,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from local.salesforce_emulator import bulk_process
+from local.salesforce_emulator.bulk import BulkError
 from local.salesforce_emulator.server import SalesforceEmulator
+from local.salesforce_emulator.store import Store
 
 from .conftest import wait_for
 from .test_bulk import HEADER, Api, create_job, finished, upload
@@ -104,6 +108,41 @@ def test_an_ingest_process_that_dies_fails_its_job(api: Api, clean: SalesforceEm
     info = finished(api, job_id)
     assert info["state"] == "Failed"
     assert info["errorMessage"] == "InternalServerError : the job could not be processed"
+
+
+def test_an_abort_racing_a_process_that_completes_the_job_is_refused_and_the_job_stays_complete(
+    api: Api, clean: SalesforceEmulator
+) -> None:
+    # A second connection to the emulator's database, as an ingest process has, holds the writers'
+    # lock while it ends the job. The abort that comes meanwhile must not read InProgress outside that
+    # lock and then write Aborted over JobComplete: Salesforce refuses to abort a finished job.
+    job_id = str(create_job(api)["id"])
+    part = Store(clean.bulk.store.path, clean.bulk.store.schema, create_tables=False)
+
+    def move(state: str) -> None:
+        info = part.load_job(job_id)
+        assert info is not None
+        part.save_job({**info, "state": state}, time.time())
+
+    with part.transaction():
+        move("InProgress")
+    refused: list[BulkError] = []
+
+    def abort() -> None:  # the emulator's own call, as its API answers a PATCH (whose gate also writes)
+        try:
+            clean.bulk.set_state(job_id, {"state": "Aborted"})
+        except BulkError as exc:
+            refused.append(exc)
+
+    with part.transaction():
+        aborting = threading.Thread(target=abort)
+        aborting.start()
+        aborting.join(0.5)  # the abort waits for the lock (before the fix it read InProgress by now)
+        move("JobComplete")
+    aborting.join(timeout=20)
+    part.close()
+    assert [(e.status, e.code) for e in refused] == [(409, "INVALIDJOBSTATE")]
+    assert api("GET", f"jobs/ingest/{job_id}").json()["state"] == "JobComplete"
 
 
 def test_an_ingest_process_ends_when_the_emulator_process_is_killed() -> None:
