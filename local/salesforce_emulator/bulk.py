@@ -252,23 +252,20 @@ class BulkJobs:
         if not isinstance(body, dict) or body.get("state") not in ("UploadComplete", "Aborted"):
             state = body.get("state") if isinstance(body, dict) else None
             raise BulkError(400, "INVALIDJOBSTATE", f"Invalid state: {state}")
+        wanted = body["state"]
         with self._mutex:
             # Read and changed in one transaction: an ingest process completing the job meanwhile
             # cannot have its JobComplete overwritten by an abort that read InProgress.
             with self.store.transaction():
-                info = self.get(job_id)
-                current = info["state"]
-                if body["state"] == "UploadComplete":
-                    if current != "Open":
-                        raise BulkError(
-                            409, "INVALIDJOBSTATE", f"Job {job_id} is not in the Open state: {current}"
-                        )
-                    info = self._update(job_id, state="UploadComplete")
-                elif current in FINAL_STATES:
+                current = self.get(job_id)["state"]
+                if wanted == "UploadComplete" and current != "Open":
+                    raise BulkError(
+                        409, "INVALIDJOBSTATE", f"Job {job_id} is not in the Open state: {current}"
+                    )
+                if wanted == "Aborted" and current in FINAL_STATES:
                     raise BulkError(409, "INVALIDJOBSTATE", f"Cannot abort job {job_id} in state {current}")
-                else:
-                    info = self._update(job_id, state="Aborted")
-            if body["state"] == "UploadComplete":
+                info = self._save_changed(job_id, lambda info: info.update(state=wanted))
+            if wanted == "UploadComplete":
                 self._queue.put(job_id)  # committed first: the ingest thread reads it from the store
             elif current in ("Open", "UploadComplete"):
                 self._write_unprocessed_all(info)  # nothing of it ran: every row is unprocessed
